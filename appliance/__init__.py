@@ -1,0 +1,3 @@
+"""Userland of an office IP-PBX appliance."""
+
+__version__ = "0.1.0"
