@@ -1,0 +1,1 @@
+"""Faithful fakes at the hardware and OS boundaries (I2C, serial, netlink) used by the tests."""
