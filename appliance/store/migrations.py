@@ -1,0 +1,172 @@
+"""The numbered schema migrations. Append only: never edit a migration that has shipped.
+
+Each entry is (number, description, SQL script or function of the Database). `db.migrate` applies each in
+its own transaction together with its row in `schema_migrations`, so a migration must not COMMIT itself
+(plain DDL/DML only; no VACUUM, no `PRAGMA journal_mode`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step; `action` is a SQL script (several statements allowed) or a function."""
+
+    number: int
+    description: str
+    action: str | Callable[[Database], None]
+
+    def apply(self, db: Database) -> None:
+        """Run the step on `db`, inside the transaction the caller opened."""
+        if callable(self.action):
+            self.action(db)
+            return
+        for statement in split_statements(self.action):
+            # conn.execute, not executescript: executescript would COMMIT the caller's transaction
+            db.conn.execute(statement)
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script into complete statements (trigger bodies and quoted ';' stay intact)."""
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\r\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \t\r\n;"):
+        raise ValueError(f"incomplete SQL statement at end of script: {pending.strip()[:60]!r}")
+    return statements
+
+
+def _change_triggers(table: str, topic: str) -> str:
+    """SQL for triggers bumping `changes.version` of `topic` on any write to `table`."""
+    return "\n".join(
+        f"CREATE TRIGGER {table}_changed_{event.lower()} AFTER {event} ON {table} BEGIN "
+        f"UPDATE changes SET version = version + 1 WHERE topic = '{topic}'; END;"
+        for event in ("INSERT", "UPDATE", "DELETE")
+    )
+
+
+_EXTENSIONS_AND_SETTINGS = f"""
+CREATE TABLE extensions (
+    number      TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    secret      TEXT NOT NULL,
+    email       TEXT,
+    department  TEXT,
+    enabled     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE TABLE settings (
+    key         TEXT PRIMARY KEY,
+    value       TEXT NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE TABLE changes (
+    topic       TEXT PRIMARY KEY,
+    version     INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO changes (topic, version) VALUES ('extensions', 0), ('settings', 0);
+{_change_triggers("extensions", "extensions")}
+{_change_triggers("settings", "settings")}
+"""
+
+_REGISTRATIONS = """
+CREATE TABLE registrations (
+    aor          TEXT NOT NULL REFERENCES extensions (number) ON DELETE CASCADE ON UPDATE CASCADE,
+    contact      TEXT NOT NULL,
+    instance_id  TEXT,
+    reg_id       INTEGER,
+    call_id      TEXT NOT NULL,
+    cseq         INTEGER NOT NULL,
+    expires_at   REAL NOT NULL,
+    q            REAL,
+    received     TEXT,
+    path         TEXT NOT NULL DEFAULT '[]',
+    user_agent   TEXT,
+    updated_at   REAL NOT NULL,
+    PRIMARY KEY (aor, contact)
+);
+CREATE INDEX registrations_expires_at ON registrations (expires_at);
+"""
+
+_CDR = """
+CREATE TABLE cdr (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id       TEXT NOT NULL,
+    start         REAL NOT NULL,
+    answer        REAL,
+    "end"         REAL NOT NULL,
+    caller        TEXT NOT NULL,
+    caller_name   TEXT,
+    called        TEXT NOT NULL,
+    final_called  TEXT NOT NULL,
+    duration      INTEGER NOT NULL DEFAULT 0,
+    type          TEXT NOT NULL CHECK (type IN ('internal', 'inbound', 'outbound')),
+    status        TEXT NOT NULL CHECK (status IN ('answered', 'no answer', 'busy', 'failed')),
+    recording     TEXT,
+    hangup_cause  TEXT
+);
+CREATE INDEX cdr_start ON cdr (start);
+CREATE INDEX cdr_caller_start ON cdr (caller, start);
+CREATE INDEX cdr_called_start ON cdr (called, start);
+CREATE INDEX cdr_final_called_start ON cdr (final_called, start);
+CREATE INDEX cdr_call_id ON cdr (call_id);
+"""
+
+_CDR_PARTIES_TRIGGERS = """
+CREATE TRIGGER cdr_parties_insert AFTER INSERT ON cdr BEGIN
+    INSERT INTO cdr_parties (rowid, caller, called, final_called)
+    VALUES (new.id, new.caller, new.called, new.final_called);
+END;
+CREATE TRIGGER cdr_parties_delete AFTER DELETE ON cdr BEGIN
+    INSERT INTO cdr_parties (cdr_parties, rowid, caller, called, final_called)
+    VALUES ('delete', old.id, old.caller, old.called, old.final_called);
+END;
+CREATE TRIGGER cdr_parties_update AFTER UPDATE OF caller, called, final_called ON cdr BEGIN
+    INSERT INTO cdr_parties (cdr_parties, rowid, caller, called, final_called)
+    VALUES ('delete', old.id, old.caller, old.called, old.final_called);
+    INSERT INTO cdr_parties (rowid, caller, called, final_called)
+    VALUES (new.id, new.caller, new.called, new.final_called);
+END;
+"""
+
+
+def _cdr_number_search_index(db: Database) -> None:
+    """A trigram full-text index over the party numbers, so "any part of a number" needs no table scan.
+
+    Skipped (with a warning) when this SQLite lacks FTS5 or its trigram tokenizer; the CDR search then
+    falls back to scanning, which is correct but slower.
+    """
+    try:
+        db.conn.execute(
+            "CREATE VIRTUAL TABLE cdr_parties USING fts5("
+            "caller, called, final_called, content='cdr', content_rowid='id', tokenize='trigram')"
+        )
+    except sqlite3.OperationalError as err:
+        log.warning("SQLite has no FTS5 trigram tokenizer (%s): CDR number search will scan", err)
+        return
+    for statement in split_statements(_CDR_PARTIES_TRIGGERS):
+        db.conn.execute(statement)
+    db.conn.execute("INSERT INTO cdr_parties (cdr_parties) VALUES ('rebuild')")
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "extensions, settings and change counters", _EXTENSIONS_AND_SETTINGS),
+    Migration(2, "registrations (location service bindings)", _REGISTRATIONS),
+    Migration(3, "call detail records with search indexes", _CDR),
+    Migration(4, "trigram index for searching CDRs by part of a number", _cdr_number_search_index),
+]
