@@ -1,0 +1,428 @@
+"""The SIP stack's asyncio adapter: transports + transaction layer + dispatch to the TU.
+
+This is the only place where SIP meets the event loop. It parses what the transports deliver,
+applies RFC 3261 §18.2.1 / RFC 3581 Via processing, feeds the sans-I/O transaction layer, drains
+its outputs (sending messages, calling the TU) and keeps one timer armed at the layer's next
+deadline. Malformed input is answered 400 when it can be, and dropped otherwise; it never stops
+the stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .message import Request, Response, SipParseError, make_response, parse_message
+from .transaction import (
+    ClientTransaction,
+    Peer,
+    RequestReceived,
+    ResponseReceived,
+    SendMessage,
+    ServerTransaction,
+    StrayResponse,
+    Timers,
+    TransactionLayer,
+    TransactionTimeout,
+    new_branch,
+)
+from .transport import StreamTransport, UdpTransport
+from .uri import SipUri, format_host
+
+log = logging.getLogger(__name__)
+
+ResponseCallback = Callable[[Response, ClientTransaction], None]
+
+
+class RequestHandler(Protocol):
+    """The transaction user: the registrar, subscriptions and calls behind one dispatcher."""
+
+    def on_request(self, request: Request, txn: ServerTransaction, peer: Peer) -> None: ...
+
+    def on_ack(self, request: Request, peer: Peer) -> None: ...
+
+    def on_server_timeout(self, txn: ServerTransaction) -> None: ...
+
+
+@dataclass
+class StackConfig:
+    host: str = "127.0.0.1"
+    udp_port: int | None = 5060
+    tcp_port: int | None = 5060
+    tls_port: int | None = 5061
+    certfile: str | None = None
+    keyfile: str | None = None
+    advertised_host: str | None = None  # what goes in Via/Contact when bound to 0.0.0.0 behind NAT
+    user_agent: str = "Appliance-PBX"
+    timers: Timers = field(default_factory=Timers)
+    flow_idle_timeout: float = 900.0
+
+
+@dataclass
+class StackStats:
+    received: int = 0
+    sent: int = 0
+    parse_errors: int = 0
+    rejected: int = 0
+
+
+class SipStack:
+    def __init__(self, config: StackConfig, handler: RequestHandler, clock: Callable[[], float] | None = None):
+        self.config = config
+        self.handler = handler
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock = clock
+        self.layer = TransactionLayer(self._now, config.timers)
+        self.layer.wakeup = self._wakeup
+        self.udp: UdpTransport | None = None
+        self.streams: dict[str, StreamTransport] = {}
+        self.stats = StackStats()
+        self._flush_pending = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._local_ip_cache: dict[str, str] = {}
+        self.keep_flow: Callable[[int], bool] = lambda flow: False
+        self._housekeeping: asyncio.Task | None = None
+
+    def _now(self) -> float:
+        if self._clock is not None:
+            return self._clock()
+        assert self._loop is not None
+        return self._loop.time()
+
+    # --- life cycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        cfg = self.config
+        if cfg.udp_port is not None:
+            self.udp = UdpTransport(self._on_data)
+            await self.udp.start(cfg.host, cfg.udp_port)
+        if cfg.tcp_port is not None:
+            tcp = StreamTransport("tcp", self._on_data)
+            await tcp.start(cfg.host, cfg.tcp_port)
+            self.streams["tcp"] = tcp
+        if cfg.tls_port is not None and cfg.certfile and cfg.keyfile:
+            server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            server_ctx.load_cert_chain(cfg.certfile, cfg.keyfile)
+            client_ctx = ssl.create_default_context()
+            # Phones present self-signed certificates; we only ever connect back to them on their own flows.
+            client_ctx.check_hostname = False
+            client_ctx.verify_mode = ssl.CERT_NONE
+            tls = StreamTransport("tls", self._on_data, server_ctx, client_ctx)
+            await tls.start(cfg.host, cfg.tls_port)
+            self.streams["tls"] = tls
+        self._housekeeping = asyncio.create_task(self._close_idle_flows())
+
+    async def close(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.udp is not None:
+            self.udp.close()
+        for stream in self.streams.values():
+            stream.close()
+
+    async def _close_idle_flows(self) -> None:
+        while True:
+            await asyncio.sleep(60)
+            for stream in self.streams.values():
+                stream.close_idle(self._now(), self.config.flow_idle_timeout, self.keep_flow)
+
+    def local_address(self, transport: str) -> tuple[str, int]:
+        """Our bound address for a transport (port resolved when bound to 0)."""
+        if transport == "udp" and self.udp is not None:
+            return self.udp.local
+        stream = self.streams.get(transport)
+        if stream is None:
+            raise ValueError(f"transport {transport} is not enabled")
+        return stream.local
+
+    def sent_by(self, peer: Peer) -> tuple[str, int]:
+        """The host:port to put in Via and Contact for messages to `peer`."""
+        host, port = self.local_address("tcp" if peer.transport == "tcp" else peer.transport)
+        if self.config.advertised_host:
+            host = self.config.advertised_host
+        elif host in ("0.0.0.0", "::"):
+            host = self._local_ip_towards(peer.host)
+        return host, port
+
+    def _local_ip_towards(self, remote: str) -> str:
+        cached = self._local_ip_cache.get(remote)
+        if cached:
+            return cached
+        family = socket.AF_INET6 if ":" in remote else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            try:
+                s.connect((remote, 9))
+                ip = s.getsockname()[0]
+            except OSError:
+                ip = "127.0.0.1"
+        if len(self._local_ip_cache) < 4096:
+            self._local_ip_cache[remote] = ip
+        return ip
+
+    def contact_uri(self, peer: Peer, user: str | None = None) -> SipUri:
+        host, port = self.sent_by(peer)
+        params: dict[str, str | None] = {}
+        scheme = "sip"
+        if peer.transport in ("tcp", "ws", "wss"):
+            params["transport"] = peer.transport
+        elif peer.transport == "tls":
+            params["transport"] = "tls"
+        return SipUri(scheme, user, None, host, port, params)
+
+    # --- sending ------------------------------------------------------------------------------
+    def send_request(self, request: Request, peer: Peer, on_response: ResponseCallback) -> ClientTransaction:
+        """Start a client transaction; `on_response` gets every response, and a 408/503 on failure."""
+        host, port = self.sent_by(peer)
+        transport = peer.transport.upper()
+        request.headers.add_first("Via", f"SIP/2.0/{transport} {format_host(host)}:{port};rport;branch={new_branch()}")
+        request._vias = None
+        if "Max-Forwards" not in request.headers:
+            request.headers.add("Max-Forwards", "70")
+        if "User-Agent" not in request.headers:
+            request.headers.add("User-Agent", self.config.user_agent)
+        txn = self.layer.send_request(request, peer)
+        txn.owner = on_response
+        self._flush()
+        return txn
+
+    def send_stateless(self, message: Request | Response, peer: Peer) -> None:
+        self.layer.send_stateless(message, peer)
+        self._flush()
+
+    # --- receiving ----------------------------------------------------------------------------
+    def _on_data(self, data: bytes, peer: Peer) -> None:
+        self.stats.received += 1
+        try:
+            message = parse_message(data)
+            if isinstance(message, Request):
+                problem = _check_request(message)
+                if problem is not None:
+                    self._reject(message, peer, *problem)
+                    return
+                _process_via(message, peer)
+            else:
+                message.vias  # noqa: B018  (validates the Via the matching needs)
+                message.cseq  # noqa: B018
+        except (SipParseError, ValueError) as err:
+            self.stats.parse_errors += 1
+            log.info("malformed SIP from %s:%s (%s): %s", peer.host, peer.port, peer.transport, err)
+            self._answer_garbage(data, peer)
+            return
+        self.layer.receive(message, peer, self._now())
+        self._flush()
+
+    def _reject(self, request: Request, peer: Peer, status: int, reason: str) -> None:
+        self.stats.rejected += 1
+        log.info("rejecting %s from %s:%s with %d: %s", request.method, peer.host, peer.port, status, reason)
+        if request.method == "ACK":
+            return
+        try:
+            _process_via(request, peer)
+        except ValueError:
+            return
+        self.send_stateless(make_response(request, status, reason), peer)
+
+    def _answer_garbage(self, data: bytes, peer: Peer) -> None:
+        """Answer 400 to a request we could not parse, when its Via/From/To/Call-ID/CSeq are readable."""
+        response = _lenient_400(data)
+        if response is None:
+            return
+        try:
+            vias = response.vias
+            if not vias:
+                return
+            # Answer to where it came from: the source address is all we can trust.
+            self._send_raw(response.serialize(), Peer(peer.transport, peer.host, peer.port, peer.flow))
+        except (ValueError, ConnectionError, OSError) as err:
+            log.debug("could not answer garbage from %s: %s", peer.host, err)
+
+    # --- the drain ----------------------------------------------------------------------------
+    def _wakeup(self) -> None:
+        if not self._flush_pending and self._loop is not None:
+            self._flush_pending = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        layer = self.layer
+        while True:
+            outputs = layer.take_outputs()
+            if not outputs:
+                break
+            for out in outputs:
+                try:
+                    self._dispatch(out)
+                except Exception:
+                    log.exception("error while handling %s", type(out).__name__)
+        self._rearm()
+
+    def _dispatch(self, out: object) -> None:
+        if isinstance(out, SendMessage):
+            self._transmit(out)
+        elif isinstance(out, RequestReceived):
+            if out.transaction is None:
+                self.handler.on_ack(out.request, out.peer)
+            else:
+                self.handler.on_request(out.request, out.transaction, out.peer)
+        elif isinstance(out, ResponseReceived):
+            callback = out.transaction.owner
+            if callback is not None:
+                callback(out.response, out.transaction)
+        elif isinstance(out, TransactionTimeout):
+            txn = out.transaction
+            if isinstance(txn, ClientTransaction):
+                if txn.owner is not None:
+                    reason = "Request Timeout" if txn.peer.transport == "udp" else "Service Unavailable"
+                    txn.owner(make_response(txn.request, 408, reason), txn)
+            else:
+                self.handler.on_server_timeout(txn)  # type: ignore[arg-type]
+        elif isinstance(out, StrayResponse):
+            log.debug("stray response %s from %s:%s", out.response.status, out.peer.host, out.peer.port)
+
+    def _rearm(self) -> None:
+        at = self.layer.next_timer()
+        if at == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = at
+        if at is not None and self._loop is not None:
+            self._timer = self._loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.layer.handle_timer(self._now())
+        self._flush()
+
+    def _transmit(self, out: SendMessage) -> None:
+        message = out.message
+        peer = _response_target(message, out.peer) if isinstance(message, Response) else out.peer
+        data = message.serialize()
+        try:
+            self._send_raw(data, peer, out.transaction)
+        except (ConnectionError, OSError) as err:
+            log.info("cannot send to %s:%s over %s: %s", peer.host, peer.port, peer.transport, err)
+            self._transport_failed(out.transaction)
+
+    def _send_raw(self, data: bytes, peer: Peer, txn: object = None) -> None:
+        self.stats.sent += 1
+        if peer.transport == "udp":
+            if self.udp is None:
+                raise ConnectionError("UDP is not enabled")
+            self.udp.send(data, peer)
+            return
+        stream = self.streams.get(peer.transport)
+        if stream is None:
+            raise ConnectionError(f"transport {peer.transport} is not enabled")
+        if not stream.send_now(data, peer):
+            asyncio.ensure_future(self._connect_and_send(stream, data, peer, txn))
+
+    async def _connect_and_send(self, stream: StreamTransport, data: bytes, peer: Peer, txn: object) -> None:
+        try:
+            await stream.connect_and_send(data, peer)
+        except (OSError, asyncio.TimeoutError) as err:
+            log.info("cannot connect to %s:%s over %s: %s", peer.host, peer.port, peer.transport, err)
+            self._transport_failed(txn)
+            self._flush()
+
+    @staticmethod
+    def _transport_failed(txn: object) -> None:
+        if isinstance(txn, ClientTransaction):
+            txn.transport_failed()
+
+
+def _process_via(request: Request, peer: Peer) -> None:
+    """RFC 3261 §18.2.1 `received` and RFC 3581 `rport` on the top Via."""
+    vias = request.vias
+    if not vias:
+        raise ValueError("request without Via")
+    top = vias[0]
+    changed = False
+    if "rport" in top.params and top.params["rport"] is None:
+        top.params["rport"] = str(peer.port)
+        top.params["received"] = peer.host
+        changed = True
+    elif top.host != peer.host:
+        top.params["received"] = peer.host
+        changed = True
+    if changed:
+        request.set_vias(vias)
+
+
+def _response_target(response: Response, origin: Peer) -> Peer:
+    """Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4): the flow if reliable, else by the top Via."""
+    if origin.transport != "udp":
+        return origin
+    via = response.vias[0]
+    host = via.params.get("received") or via.host
+    rport = via.params.get("rport")
+    if rport:
+        return Peer("udp", host, int(rport))
+    return Peer("udp", host, via.port or 5060)
+
+
+_MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+def _check_request(request: Request) -> tuple[int, str] | None:
+    """Semantic checks needed before a request may enter a transaction (RFC 3261 §8.2)."""
+    for name in _MANDATORY:
+        if name not in request.headers:
+            return 400, f"Missing {name}"
+    if request.version.upper() != "SIP/2.0":
+        return 505, "Version Not Supported"
+    for name in ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"):
+        if len(request.headers.get_fields(name)) > 1:
+            return 400, f"Multiple {name} headers"
+    try:
+        cseq = request.cseq
+        request.from_
+        request.to
+        request.vias
+    except ValueError as err:
+        return 400, str(err)[:80]
+    if cseq.method != request.method:
+        return 400, "CSeq method does not match"
+    mf = request.headers.get("Max-Forwards")
+    if mf is not None and not mf.strip().isdigit():
+        return 400, "Bad Max-Forwards"
+    try:
+        uri = request.uri
+    except ValueError:
+        return 400, "Bad Request-URI"
+    if not isinstance(uri, SipUri) and uri.scheme != "tel":
+        return 416, "Unsupported URI Scheme"
+    return None
+
+
+def _lenient_400(data: bytes) -> Response | None:
+    """A 400 built from the raw lines of an unparseable request, when the needed headers are there."""
+    text = data.decode("utf-8", "replace")
+    head = text.split("\r\n\r\n", 1)[0].split("\n")
+    if not head or head[0].startswith("SIP/"):
+        return None  # never answer a response
+    wanted = {"via": "Via", "v": "Via", "from": "From", "f": "From", "to": "To", "t": "To",
+              "call-id": "Call-ID", "i": "Call-ID", "cseq": "CSeq"}
+    response = Response(400, "Bad Request")
+    found = set()
+    for line in head[1:]:
+        name, colon, value = line.partition(":")
+        canonical = wanted.get(name.strip().lower())
+        if colon and canonical:
+            response.headers.add(canonical, value.strip())
+            found.add(canonical)
+    if found != {"Via", "From", "To", "Call-ID", "CSeq"}:
+        return None
+    if "ACK" in (response.headers.get("CSeq") or "").split():
+        return None
+    return response
