@@ -178,8 +178,8 @@ class SipStack:
         return SipUri(scheme, user, None, host, port, params)
 
     # --- sending ------------------------------------------------------------------------------
-    def send_request(self, request: Request, peer: Peer, on_response: ResponseCallback) -> ClientTransaction:
-        """Start a client transaction; `on_response` gets every response, and a 408/503 on failure."""
+    def stamp_via(self, request: Request, peer: Peer) -> None:
+        """Push our Via (new branch, rport) and fill Max-Forwards/User-Agent on an outgoing request."""
         host, port = self.sent_by(peer)
         transport = peer.transport.upper()
         request.headers.add_first("Via", f"SIP/2.0/{transport} {format_host(host)}:{port};rport;branch={new_branch()}")
@@ -188,6 +188,15 @@ class SipStack:
             request.headers.add("Max-Forwards", "70")
         if "User-Agent" not in request.headers:
             request.headers.add("User-Agent", self.config.user_agent)
+
+    def send_request(self, request: Request, peer: Peer, on_response: ResponseCallback,
+                     add_via: bool = True) -> ClientTransaction:
+        """Start a client transaction; `on_response` gets every response, and a 408/503 on failure.
+
+        `add_via=False` is for CANCEL, which must carry the INVITE's own top Via (RFC 3261 §9.1).
+        """
+        if add_via:
+            self.stamp_via(request, peer)
         txn = self.layer.send_request(request, peer)
         txn.owner = on_response
         self._flush()

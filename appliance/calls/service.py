@@ -1,0 +1,213 @@
+"""The call service: accepts INVITEs, routes them, runs calls and keeps the list of live ones.
+
+It is the transaction user for new INVITEs (the dispatcher hands them over), the source of truth
+for "what calls are up" (control socket, web UI) and the place a finished call's CDR leaves from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from appliance.sip.auth import RequestAuthenticator
+from appliance.sip.headers import NameAddress
+from appliance.sip.location import LocationService
+from appliance.sip.message import Request
+from appliance.sip.transaction import Peer, ServerTransaction
+from appliance.sip.uri import SipUri
+
+from .call import Call, CallEnv, CallOutcome, Device
+from .legs import InboundLeg, OutboundLeg
+from .router import Route, Router
+
+log = logging.getLogger(__name__)
+
+
+class Directory(Protocol):
+    """Who the extensions are: the store, seen through a narrow window."""
+
+    def find(self, number: str) -> Any: ...  # an object with .number, .name, .enabled, or None
+
+
+class CallService:
+    def __init__(self, env: CallEnv, directory: Directory, location: LocationService,
+                 authenticator: RequestAuthenticator, router: Router,
+                 record_cdr: Callable[[CallOutcome], None]):
+        self.env = env
+        self.directory = directory
+        self.location = location
+        self.authenticator = authenticator
+        self.router = router
+        self.record_cdr = record_cdr
+        self.calls: dict[int, Call] = {}
+        env.on_finished = self._finished
+
+    # --- INVITE entry point ------------------------------------------------------------------------
+    def on_invite(self, request: Request, txn: ServerTransaction, peer: Peer) -> None:
+        user = self.authenticator.check(request, txn, peer, proxy=True)
+        if user is None:
+            return
+        caller = self.directory.find(user)
+        if caller is None or not caller.enabled:
+            txn.respond(403, "Extension disabled")
+            return
+        try:
+            uri = request.uri
+        except ValueError:
+            txn.respond(400, "Bad Request-URI")
+            return
+        dialed = (uri.user if isinstance(uri, SipUri) else None) or ""
+        leg = InboundLeg(self.env.ctx, request, txn, peer)
+        leg.user = caller.number
+        leg.display = caller.name
+        if not leg.can_accept():
+            leg.reject(488)
+            return
+        call = Call(self.env, caller.number, caller.name, dialed, "internal")
+        call.attach_caller(leg)
+        self.calls[call.id] = call
+        self._spawn(self._place(call, leg, dialed), call)
+
+    async def _place(self, call: Call, leg: InboundLeg, dialed: str) -> None:
+        await leg.prepare()
+        if leg.ended:
+            return  # cancelled while media was being set up
+        route = self.router.route(dialed)
+        if route.kind == Route.EXTENSION:
+            self._ring_extension(call, route.target)
+        else:
+            call._fail_caller(404, "failed", "no route", reason_phrase="Not Found")
+
+    def _ring_extension(self, call: Call, extension: str) -> None:
+        devices = self.devices_of(extension)
+        if not devices:
+            call._fail_caller(480, "failed", "unavailable", reason_phrase="Temporarily Unavailable")
+            return
+        call.ring_devices(extension, devices, self._identity(call.caller, call.caller_name),
+                          NameAddress(SipUri("sip", extension, None, self.env.ctx.domain)))
+
+    def devices_of(self, extension: str) -> list[Device]:
+        return [Device(c.uri, c.peer) for c in self.location.lookup(extension, self.env.wallclock())]
+
+    def _identity(self, number: str, name: str | None) -> NameAddress:
+        return NameAddress(SipUri("sip", number, None, self.env.ctx.domain), name)
+
+    # --- click-to-call -------------------------------------------------------------------------------
+    def originate(self, extension: str, target: str) -> int:
+        """Ring the user's own devices; when one answers, dial `target` from it (click-to-call)."""
+        ext = self.directory.find(extension)
+        if ext is None:
+            raise LookupError(f"no extension {extension}")
+        devices = self.devices_of(extension)
+        if not devices:
+            raise LookupError(f"extension {extension} has no registered device")
+        call = Call(self.env, extension, ext.name, target, "internal")
+        self.calls[call.id] = call
+        originator = _Originator(self, call, extension, target)
+        originator.ring_user(devices)
+        return call.id
+
+    # --- control ------------------------------------------------------------------------------------------
+    def hangup(self, call_id: int) -> bool:
+        call = self.calls.get(call_id)
+        if call is None:
+            return False
+        call.hangup("hung up by control")
+        return True
+
+    def status(self) -> list[dict[str, Any]]:
+        return [call.describe() for call in self.calls.values()]
+
+    def _finished(self, call: Call, outcome: CallOutcome) -> None:
+        self.calls.pop(call.id, None)
+        try:
+            self.record_cdr(outcome)
+        except Exception:
+            log.exception("cannot record CDR of call %s", call.id)
+
+    def _spawn(self, coro: Any, call: Call) -> None:
+        task = asyncio.ensure_future(coro)
+
+        def done(t: asyncio.Future) -> None:
+            if t.cancelled():
+                return
+            err = t.exception()
+            if err is not None:
+                log.error("call %s failed: %r", call.id, err, exc_info=err)
+                call._fail_caller(500, "failed", "internal error")
+
+        task.add_done_callback(done)
+
+
+class _Originator:
+    """Click-to-call, first half: ring the user's devices; the answering one becomes the caller leg."""
+
+    def __init__(self, service: CallService, call: Call, extension: str, target: str):
+        self.service = service
+        self.call = call
+        self.extension = extension
+        self.target = target
+        self.forks: list[OutboundLeg] = []
+        self.done = False
+
+    def ring_user(self, devices: list[Device]) -> None:
+        ctx = self.service.env.ctx
+        # The user's phone shows who it is about to call.
+        from_ = NameAddress(SipUri("sip", self.target, None, ctx.domain), f"Call {self.target}")
+        to = NameAddress(SipUri("sip", self.extension, None, ctx.domain))
+        for device in devices:
+            leg = OutboundLeg(ctx, device.uri, device.peer, from_, to, listener=self)
+            leg.user = self.extension
+            self.forks.append(leg)
+            asyncio.ensure_future(leg.start(list(ctx.codecs)))
+        self._timer = asyncio.get_running_loop().call_later(self.service.env.ring_timeout, self._timeout)
+
+    def on_leg_progress(self, leg: Any, status: int, early_media: bool) -> None:
+        pass
+
+    def on_leg_answered(self, leg: Any) -> None:
+        if self.done:
+            leg.hangup("answered elsewhere")
+            return
+        self.done = True
+        self._timer.cancel()
+        for other in list(self.forks):
+            if other is not leg:
+                other.cancel("answered elsewhere")
+        call = self.call
+        call.a = leg
+        leg.listener = call
+        call._report(leg, "confirmed")
+        route = self.service.router.route(self.target)
+        if route.kind != Route.EXTENSION:
+            call._fail_caller(404, "failed", "no route")
+            return
+        self.service._ring_extension(call, route.target)
+
+    def on_leg_failed(self, leg: Any, status: int, reason: str) -> None:
+        if leg in self.forks:
+            self.forks.remove(leg)
+        if not self.forks and not self.done:
+            self.done = True
+            self._timer.cancel()
+            self.call._finish("no answer" if status in (408, 480, 487) else "failed", f"originator {status}")
+
+    def on_leg_ended(self, leg: Any, reason: str) -> None:
+        if leg in self.forks and not self.done:
+            self.forks.remove(leg)
+
+    def on_leg_hold(self, leg: Any, held: bool) -> None:
+        pass
+
+    def on_leg_dtmf(self, leg: Any, digit: str, via: str = "rfc4733") -> None:
+        pass
+
+    def _timeout(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        for leg in list(self.forks):
+            leg.cancel("no answer")
+        self.call._finish("no answer", "originator did not answer")

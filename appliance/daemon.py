@@ -1,0 +1,275 @@
+"""pbxd: the telephony daemon. Wires store, SIP stack, registrar, media engine, calls and control socket.
+
+`Pbx` is the assembled daemon as an object (tests and `run_daemon` both use it); `run_daemon` adds
+the event loop, signals and exit code. The only wall-clock readings of the telephony core are made
+here (`time.time` passed down as `wallclock`), for registration expiry and CDR times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from appliance.calls.call import CallEnv, CallOutcome
+from appliance.calls.legs import LegContext
+from appliance.calls.router import Router
+from appliance.calls.service import CallService
+from appliance.calls.states import ExtensionStates
+from appliance.config import Config
+from appliance.control import ControlServer
+from appliance.datadir import DataDir
+from appliance.media.engine import MediaEngine
+from appliance.media.moh import ensure_default_moh
+from appliance.sip.auth import RequestAuthenticator
+from appliance.sip.digest import DigestAuthenticator
+from appliance.sip.dispatcher import Dispatcher
+from appliance.sip.location import Contact, LocationService
+from appliance.sip.registrar import Registrar, RegistrarPolicy
+from appliance.sip.stack import SipStack, StackConfig
+from appliance.sip.subscriptions import SubscriptionServer
+from appliance.sip.transaction import Peer
+from appliance.sip.uri import SipUri
+from appliance.store import Binding, CallRecord, CdrStore, ExtensionStore, RegistrationStore, open_database
+from appliance.store.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL = 1.0
+
+
+class Pbx:
+    """The running telephony core of one data directory."""
+
+    def __init__(self, config: Config, datadir: DataDir):
+        self.config = config
+        self.datadir = datadir
+        self.db = open_database(datadir.database_path)
+        self.extensions = ExtensionStore(self.db)
+        self.writer = StoreWriter(datadir.database_path)
+        self.wallclock = time.time
+        self.location = LocationService()
+        self.auth = DigestAuthenticator(config.realm)
+        self.states = ExtensionStates(lambda ext: self.location.is_registered(ext, self.wallclock()))
+        self.location.subscribe(lambda aor: self.states.registration_changed(aor))
+        self._tasks: list[asyncio.Task] = []
+        self._ext_version = -1
+        self.control: ControlServer | None = None
+        self.started = asyncio.Event()
+
+    def secret_for(self, user: str) -> str | None:
+        ext = self.extensions.find(user) if user else None
+        return ext.secret if ext is not None and ext.enabled else None
+
+    async def start(self) -> None:
+        cfg = self.config
+        host = cfg.bind_address
+        media_host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
+        tls = self.datadir.ensure_tls_certificate() if cfg.sip_tls_port else None
+        self.engine = MediaEngine(host=host, port_min=cfg.rtp_port_min, port_max=cfg.rtp_port_max,
+                                  tone_country=cfg.tone_country)
+        await self.engine.start()
+
+        stack_config = StackConfig(
+            host=host, udp_port=cfg.sip_udp_port, tcp_port=cfg.sip_tcp_port, tls_port=cfg.sip_tls_port,
+            certfile=str(tls.cert) if tls else None, keyfile=str(tls.key) if tls else None,
+        )
+        self.stack = SipStack(stack_config, handler=None)  # type: ignore[arg-type]
+        self.dispatcher = Dispatcher(self.stack.layer)
+        self.stack.handler = self.dispatcher
+        self.stack.keep_flow = lambda flow: flow in self.location.flows_in_use()
+
+        self.registrar = Registrar(self.location, self.auth, self.secret_for, RegistrarPolicy(
+            cfg.reg_min_expires, cfg.reg_max_expires, cfg.reg_default_expires))
+        self.dispatcher.add_service("REGISTER", self._on_register)
+        authenticator = RequestAuthenticator(self.auth, self.secret_for, self.wallclock)
+
+        domain = cfg.realm
+        ctx = LegContext(self.stack, self.dispatcher, self.engine, list(cfg.codecs), domain, media_host)
+        moh = ensure_default_moh(self.datadir.path / "moh" / "default.wav")
+        env = CallEnv(ctx, self.states, self.wallclock, on_finished=lambda call, outcome: None,
+                      ring_timeout=float(cfg.ring_timeout), moh_source=str(moh))
+        self.calls = CallService(env, self.extensions, self.location, authenticator,
+                                 Router(self.extensions.find), self._record_cdr)
+        self.dispatcher.add_service("INVITE", self.calls.on_invite)
+
+        self.subscriptions = SubscriptionServer(self.stack, self.dispatcher, authenticator, self.states,
+                                                self.location, self.extensions.find, domain,
+                                                mailbox_counts=lambda ext: (0, 0), wallclock=self.wallclock)
+        self.dispatcher.add_service("SUBSCRIBE", self.subscriptions.on_subscribe)
+
+        self._load_registrations()
+        await self.stack.start()
+        self.control = ControlServer(self.datadir.control_socket_path, {
+            "status": self._ctl_status, "originate": self._ctl_originate, "hangup": self._ctl_hangup,
+            "reload": self._ctl_reload, "ping": self._ctl_ping,
+        })
+        await self.control.start()
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self.started.set()
+        log.info("pbxd listening: SIP udp/tcp %s:%s tls %s, RTP %s-%s", host, cfg.sip_udp_port,
+                 cfg.sip_tls_port, cfg.rtp_port_min, cfg.rtp_port_max)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for call in list(self.calls.calls.values()):
+            call.hangup("shutdown")
+        await asyncio.sleep(0.05)  # let the BYEs leave
+        if self.control is not None:
+            await self.control.close()
+        self.subscriptions.close()
+        await self.stack.close()
+        await self.engine.close()
+        self._persist_registrations()
+        self.writer.flush()
+        self.writer.close()
+        self.db.conn.close()
+
+    # --- registrations -----------------------------------------------------------------------------
+    def _on_register(self, request: Any, txn: Any, peer: Peer) -> None:
+        txn.send(self.registrar.handle(request, peer, self.wallclock(), txn.to_tag))
+
+    def _load_registrations(self) -> None:
+        now = self.wallclock()
+        contacts = []
+        for b in RegistrationStore(self.db).load_all():
+            if b.expires_at <= now:
+                continue
+            try:
+                uri = SipUri.parse(b.contact)
+                transport, host, port = (b.received or "").split(":", 2) if b.received else ("udp", "", "0")
+                peer = Peer(transport, host.strip("[]"), int(port)) if b.received else Peer("udp", *uri.host_port())
+            except ValueError:
+                log.warning("ignoring unreadable stored binding %s for %s", b.contact, b.aor)
+                continue
+            contacts.append(Contact(aor=b.aor, uri=uri, expires_at=b.expires_at, call_id=b.call_id, cseq=b.cseq,
+                                    peer=peer, instance_id=b.instance_id, reg_id=b.reg_id, q=b.q, path=b.path,
+                                    user_agent=b.user_agent, registered_at=b.updated_at or now))
+        self.location.load(contacts)
+        log.info("restored %d registrations", len(contacts))
+
+    def _persist_registrations(self) -> None:
+        dirty = self.location.take_dirty()
+        if not dirty:
+            return
+        snapshot = {aor: [_binding(c) for c in self.location.current(aor)] for aor in dirty}
+
+        def write(db: Any) -> None:
+            store = RegistrationStore(db)
+            for aor, bindings in snapshot.items():
+                try:
+                    store.replace(aor, bindings)
+                except Exception:
+                    log.exception("cannot persist bindings of %s", aor)
+
+        self.writer.submit(write)
+
+    # --- CDRs -------------------------------------------------------------------------------------
+    def _record_cdr(self, outcome: CallOutcome) -> None:
+        record = CallRecord(
+            call_id=outcome.call_id, start=outcome.start, end=outcome.end, caller=outcome.caller,
+            caller_name=outcome.caller_name, called=outcome.called or "?", final_called=outcome.final_called,
+            type=outcome.type, status=outcome.status, answer=outcome.answer, hangup_cause=outcome.hangup_cause,
+        )
+        self.writer.submit(lambda db: CdrStore(db).insert(record))
+
+    # --- periodic work ------------------------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            try:
+                self.location.purge(self.wallclock())
+                self._check_extension_changes()
+                self._persist_registrations()
+            except Exception:
+                log.exception("housekeeping failed")
+
+    def _check_extension_changes(self) -> None:
+        """Notice CLI/web edits: drop bindings of extensions that were deleted or disabled."""
+        version = self.extensions.version()
+        if version == self._ext_version:
+            return
+        self._ext_version = version
+        for aor in self.location.aors():
+            ext = self.extensions.find(aor)
+            if ext is None or not ext.enabled:
+                self.location.remove_aor(aor)
+
+    # --- control socket --------------------------------------------------------------------------------
+    async def _ctl_ping(self, params: dict) -> dict:
+        return {"pong": True}
+
+    async def _ctl_status(self, params: dict) -> dict:
+        now = self.wallclock()
+        registrations = [
+            {"extension": c.aor, "contact": str(c.uri), "source": f"{c.peer.transport}:{c.peer.host}:{c.peer.port}",
+             "expires_in": c.expires_in(now), "user_agent": c.user_agent}
+            for aor in sorted(self.location.aors()) for c in self.location.lookup(aor, now)
+        ]
+        extensions = [{"number": e.number, "name": e.name, "status": self.states.status(e.number).value}
+                      for e in self.extensions.list()]
+        return {"registrations": registrations, "calls": self.calls.status(), "extensions": extensions,
+                "sip": {"transactions": self.stack.layer.counts, "dialogs": self.dispatcher.dialog_count},
+                "media": {"endpoints": len(self.engine.endpoints)}}
+
+    async def _ctl_originate(self, params: dict) -> dict:
+        extension, target = str(params.get("extension", "")), str(params.get("target", ""))
+        if not extension or not target:
+            raise ValueError("originate needs 'extension' and 'target'")
+        return {"call": self.calls.originate(extension, target)}
+
+    async def _ctl_hangup(self, params: dict) -> dict:
+        call_id = params.get("call")
+        if not isinstance(call_id, int):
+            raise ValueError("hangup needs 'call' (a call number from status)")
+        return {"hung_up": self.calls.hangup(call_id)}
+
+    async def _ctl_reload(self, params: dict) -> dict:
+        self._check_extension_changes()
+        return {"reloaded": True}
+
+
+def _binding(c: Contact) -> Binding:
+    return Binding(aor=c.aor, contact=str(c.uri), expires_at=c.expires_at, call_id=c.call_id, cseq=c.cseq,
+                   instance_id=c.instance_id, reg_id=c.reg_id, q=c.q,
+                   received=f"{c.peer.transport}:{c.peer.host}:{c.peer.port}", path=c.path,
+                   user_agent=c.user_agent, updated_at=c.registered_at)
+
+
+def run_daemon(config: Config, datadir: DataDir) -> int:
+    """Run pbxd until SIGTERM/SIGINT; returns the process exit code."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up (see docs/decisions.md)
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        return runner.run(_serve(config, datadir))
+
+
+async def _serve(config: Config, datadir: DataDir) -> int:
+    pbx = Pbx(config, datadir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await pbx.start()
+    except OSError as err:
+        log.error("cannot start: %s", err)
+        await _safe_close(pbx)
+        return 1
+    await stop.wait()
+    log.info("stopping")
+    await pbx.close()
+    return 0
+
+
+async def _safe_close(pbx: Pbx) -> None:
+    try:
+        await pbx.close()
+    except Exception:
+        log.debug("error while closing a half-started daemon", exc_info=True)
