@@ -41,3 +41,22 @@ bench: $(STAMP) $(SYSSTAMP)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
+
+# Firmware image through Buildroot (needs a Buildroot 2026.05.x tree and the
+# network): make image BUILDROOT=/path/to/buildroot [BOARD=raspberrypi4_64|qemu_aarch64_virt]
+# Output in output/$(BOARD)/images. Our BUILDROOT/BOARD must not leak into
+# Buildroot's own make, hence the cleared MAKEFLAGS.
+BOARD   ?= raspberrypi4_64
+BR_OUT   = $(CURDIR)/output/$(BOARD)
+BR_MAKE  = env -u MAKEFLAGS -u MFLAGS $(MAKE) -C $(BUILDROOT) BR2_EXTERNAL=$(CURDIR)/buildroot_external O=$(BR_OUT)
+
+image:
+	@if [ -z "$(BUILDROOT)" ]; then \
+		echo "make image: BUILDROOT is not set; use make image BUILDROOT=/path/to/buildroot [BOARD=<board>]" >&2; \
+		echo "boards: $(patsubst pbx_%_defconfig,%,$(notdir $(wildcard buildroot_external/configs/pbx_*_defconfig)))" >&2; \
+		exit 2; \
+	fi
+	@[ -f "$(BUILDROOT)/Makefile" ] && [ -d "$(BUILDROOT)/package" ] || { echo "make image: $(BUILDROOT) is not a Buildroot tree" >&2; exit 2; }
+	@[ -f buildroot_external/configs/pbx_$(BOARD)_defconfig ] || { echo "make image: unknown BOARD '$(BOARD)'; boards: $(patsubst pbx_%_defconfig,%,$(notdir $(wildcard buildroot_external/configs/pbx_*_defconfig)))" >&2; exit 2; }
+	$(BR_MAKE) pbx_$(BOARD)_defconfig
+	$(BR_MAKE)
