@@ -1,11 +1,15 @@
 """Typed SIP header values: name-addr (From/To/Contact/Route), Via, CSeq, and list splitting.
 
 RFC 3261 §7.3 and §25.1. Values are parsed on demand by the message accessors, so a
-proxy path that never looks at a header never pays for parsing it.
+proxy path that never looks at a header never pays for parsing it. The typed parsers follow the
+grammar strictly where RFC 4475 says an element should answer 400 (empty parameters, spaces inside
+<…>, unquoted display names with separators, headers in an addr-spec, unterminated quotes) and are
+liberal where it says to be (no LWS before '<', LWS anywhere else, leading zeros).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .uri import SipUri, Uri, format_host, parse_uri, split_host_port
@@ -19,10 +23,16 @@ COMPACT_FORMS = {
     "j": "Reject-Contact", "d": "Request-Disposition",
 }
 
+# Names whose conventional spelling is not what capitalising each '-' part gives.
 _SPECIAL_CASE = {
     "call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate", "mime-version": "MIME-Version",
     "rack": "RAck", "rseq": "RSeq", "sip-etag": "SIP-ETag", "sip-if-match": "SIP-If-Match",
     "p-asserted-identity": "P-Asserted-Identity", "p-preferred-identity": "P-Preferred-Identity",
+    "min-se": "Min-SE", "content-id": "Content-ID", "remote-party-id": "Remote-Party-ID",
+    "p-charging-vector": "P-Charging-Vector", "p-charging-function-addresses": "P-Charging-Function-Addresses",
+    "p-early-media": "P-Early-Media", "p-called-party-id": "P-Called-Party-ID",
+    "p-associated-uri": "P-Associated-URI", "p-access-network-info": "P-Access-Network-Info",
+    "p-visited-network-id": "P-Visited-Network-ID",
 }
 
 # Headers whose values are comma-separated lists (RFC 3261 §7.3.1); others (e.g. WWW-Authenticate, Date)
@@ -32,6 +42,17 @@ LIST_HEADERS = frozenset({
     "Accept", "Accept-Encoding", "Accept-Language", "Allow-Events", "Content-Encoding", "In-Reply-To", "Path",
     "Service-Route", "Alert-Info", "Call-Info", "Error-Info", "Warning",
 })
+
+_TOKEN_CLASS = r"A-Za-z0-9\-.!%*_+`'~"
+_TOKEN = re.compile(f"[{_TOKEN_CLASS}]+")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+# An unquoted display name: tokens separated by LWS; non-ASCII tolerated (phones send raw UTF-8 names).
+_DISPLAY_TOKENS = re.compile(f"[{_TOKEN_CLASS}\\s\x80-\U0010ffff]+")
+# One header parameter: ';' name ['=' (quoted-string / anything up to LWS ; , ")], LWS allowed around.
+_PARAM = re.compile(r'[ \t]*;[ \t]*([^\s=;,"]*)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\.)*"|[^\s;,"]*))?[ \t]*', re.S)
+_VIA = re.compile(r"([^\s/]+)[ \t]*/[ \t]*([^\s/]+)[ \t]*/[ \t]*([^\s/;]+)[ \t]+([^;]+?)[ \t]*(;.*)?", re.S)
+_LWS_COLON = re.compile(r"[ \t]*:[ \t]*")
+_CSEQ = re.compile(r"([0-9]+)[ \t]+(\S+)")
 
 _canonical_cache: dict[str, str] = {}
 
@@ -53,13 +74,20 @@ def canonical_name(name: str) -> str:
     return result
 
 
+def is_token(text: str) -> bool:
+    """True when `text` is an RFC 3261 token (methods, header names, parameter names, transports)."""
+    return _TOKEN.fullmatch(text) is not None
+
+
 def split_list(value: str) -> list[str]:
-    """Split a comma-separated header value, honouring quoted strings and <…> URIs."""
-    items: list[str] = []
+    """Split a comma-separated header value, honouring quoted strings and <…> URIs; empty items are dropped."""
     if "," not in value:
         stripped = value.strip()
         return [stripped] if stripped else []
-    depth_angle = False
+    if '"' not in value and "<" not in value:
+        return [item for item in (part.strip() for part in value.split(",")) if item]
+    items: list[str] = []
+    in_angle = False
     in_quote = False
     start = 0
     i = 0
@@ -74,10 +102,10 @@ def split_list(value: str) -> list[str]:
         elif c == '"':
             in_quote = True
         elif c == "<":
-            depth_angle = True
+            in_angle = True
         elif c == ">":
-            depth_angle = False
-        elif c == "," and not depth_angle:
+            in_angle = False
+        elif c == "," and not in_angle:
             item = value[start:i].strip()
             if item:
                 items.append(item)
@@ -90,17 +118,27 @@ def split_list(value: str) -> list[str]:
 
 
 def parse_params(text: str) -> dict[str, str | None]:
-    """Parse ';name=value;flag' header parameters (names lower-cased, quoted values kept quoted)."""
+    """Parse ';name=value;flag' header parameters (RFC 3261 §25.1 generic-param).
+
+    Names are lower-cased, values kept as written (quoted values keep their quotes). An empty
+    parameter (';;' or a trailing ';') is a syntax error (RFC 4475 §3.1.2.1).
+    """
     params: dict[str, str | None] = {}
-    for item in _split_unquoted(text, ";"):
-        item = item.strip()
-        if not item:
-            continue
-        name, eq, value = item.partition("=")
-        name = name.strip().lower()
-        if not name or any(c in name for c in ' \t"<>'):
-            raise ValueError(f"bad parameter: {item!r}")
-        params[name] = value.strip() if eq else None
+    text = text.strip()
+    if not text:
+        return params
+    if text[0] != ";":
+        text = ";" + text
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _PARAM.match(text, pos)
+        if m is None or m.end() == pos:
+            raise ValueError(f"bad parameter at {text[pos:pos + 40]!r}")
+        name = m.group(1)
+        if not name or _TOKEN.fullmatch(name) is None:
+            raise ValueError(f"bad parameter name in {text[:80]!r}")
+        params[name.lower()] = m.group(2)
+        pos = m.end()
     return params
 
 
@@ -131,6 +169,8 @@ def unquote_string(value: str) -> str:
     value = value.strip()
     if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
         inner = value[1:-1]
+        if "\\" not in inner:
+            return inner
         out, i = [], 0
         while i < len(inner):
             if inner[i] == "\\" and i + 1 < len(inner):
@@ -141,8 +181,13 @@ def unquote_string(value: str) -> str:
     return value
 
 
+_QUOTE_ESCAPES = {i: "\\" + chr(i) for i in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)}
+_QUOTE_ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"', 0x0A: " ", 0x0D: " "})
+
+
 def quote_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A quoted-string for `value`: quotes, backslashes and controls escaped (CR/LF cannot be, so become SP)."""
+    return '"' + value.translate(_QUOTE_ESCAPES) + '"'
 
 
 @dataclass
@@ -156,29 +201,38 @@ class NameAddress:
 
     @classmethod
     def parse(cls, text: str) -> NameAddress:
+        """Parse one value (already split from a list); ValueError names what is wrong."""
         text = text.strip()
         if text == "*":
             return cls(uri=SipUri(host="*"), wildcard=True)
         display: str | None = None
-        if "<" in text:
-            lt = _find_unquoted(text, "<")
-            if lt < 0:
-                raise ValueError(f"bad name-addr: {text!r}")
+        lt = text.find("<")
+        if lt > 0 and '"' in text[:lt]:
+            lt = _find_unquoted(text, "<")  # -1: '<' only inside quotes, so an addr-spec (or garbage)
+        if lt >= 0:
             gt = text.find(">", lt)
             if gt < 0:
-                raise ValueError(f"unterminated <URI> in {text!r}")
-            display_text = text[:lt].strip()
+                raise ValueError(f"unterminated <URI> in {text[:80]!r}")
+            display_text = text[:lt].rstrip()
             if display_text:
-                display = unquote_string(display_text) if display_text.startswith('"') else display_text
-            uri_text, rest = text[lt + 1 : gt], text[gt + 1 :].strip()
-            if rest and not rest.startswith(";"):
-                raise ValueError(f"garbage after URI in {text!r}")
+                if display_text[0] == '"':
+                    if _QUOTED.fullmatch(display_text) is None:
+                        raise ValueError(f"bad quoted display name in {text[:80]!r}")
+                    display = unquote_string(display_text)
+                elif _DISPLAY_TOKENS.fullmatch(display_text) is None:
+                    raise ValueError(f"display name must be quoted: {display_text[:80]!r}")
+                else:
+                    display = display_text
+            uri_text, rest = text[lt + 1 : gt], text[gt + 1 :]
+            if not uri_text or uri_text[0] in " \t" or uri_text[-1] in " \t":
+                raise ValueError(f"whitespace inside <URI> in {text[:80]!r}")
         else:
-            # addr-spec: parameters after ';' belong to the header, not the URI (RFC 3261 §20).
-            uri_text, semi, rest = text.partition(";")
-            rest = semi + rest
-            if any(c in uri_text for c in " \t"):
-                raise ValueError(f"whitespace in addr-spec: {text!r}")
+            # addr-spec: parameters after ';' belong to the header, not the URI (RFC 3261 §20); a URI
+            # with ',', '?' or ';' must be in <…> (RFC 3261 §20.10, RFC 4475 §3.1.2.13).
+            semi = text.find(";")
+            uri_text, rest = (text, "") if semi < 0 else (text[:semi].rstrip(), text[semi:])
+            if "?" in uri_text:
+                raise ValueError(f"URI with headers must be enclosed in <>: {text[:80]!r}")
         uri = parse_uri(uri_text)
         params = parse_params(rest) if rest else {}
         return cls(uri=uri, display_name=display, params=params)
@@ -229,15 +283,19 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
-        text = text.strip()
-        sent_protocol, _, rest = _split_sent_protocol(text)
-        parts = [p.strip() for p in sent_protocol.split("/")]
-        if len(parts) != 3 or not all(parts):
-            raise ValueError(f"bad Via sent-protocol: {text!r}")
-        hostport, semi, paramtext = rest.partition(";")
-        host, port = split_host_port(hostport.strip().replace(" ", ""))
-        params = parse_params(paramtext) if semi else {}
-        return cls(parts[2].upper(), host, port, params, f"{parts[0]}/{parts[1]}")
+        """Parse 'SIP/2.0/UDP host:port;params' (LWS allowed around '/', ':' and ';')."""
+        m = _VIA.fullmatch(text.strip())
+        if m is None:
+            raise ValueError(f"bad Via: {text[:80]!r}")
+        name, version, transport, sent_by, paramtext = m.groups()
+        if not (is_token(name) and is_token(version) and is_token(transport)):
+            raise ValueError(f"bad Via sent-protocol: {text[:80]!r}")
+        if " " in sent_by or "\t" in sent_by:
+            sent_by = _LWS_COLON.sub(":", sent_by)  # sent-by = host [ SWS ":" SWS port ]
+        host, port = split_host_port(sent_by)
+        params = parse_params(paramtext) if paramtext else {}
+        protocol = "SIP/2.0" if name == "SIP" and version == "2.0" else f"{name.upper()}/{version}"
+        return cls(transport.upper(), host, port, params, protocol)
 
     def __str__(self) -> str:
         port = f":{self.port}" if self.port is not None else ""
@@ -247,20 +305,11 @@ class Via:
     def branch(self) -> str | None:
         return self.params.get("branch")
 
-
-def _split_sent_protocol(text: str) -> tuple[str, str, str]:
-    """Split 'SIP / 2.0 / UDP host…' (whitespace allowed around '/') into protocol and the rest."""
-    slashes = 0
-    i = 0
-    while i < len(text) and slashes < 2:
-        if text[i] == "/":
-            slashes += 1
-        i += 1
-    while i < len(text) and text[i] in " \t":
-        i += 1
-    while i < len(text) and text[i] not in " \t":
-        i += 1
-    return text[:i], " ", text[i:].strip()
+    @property
+    def has_rfc3261_branch(self) -> bool:
+        """True when the branch carries the magic cookie and an identifier after it (RFC 3261 §8.1.1.7)."""
+        branch = self.params.get("branch")
+        return branch is not None and len(branch) > 7 and branch.startswith("z9hG4bK")
 
 
 @dataclass
@@ -270,11 +319,18 @@ class CSeq:
 
     @classmethod
     def parse(cls, text: str) -> CSeq:
-        num, _, method = text.strip().partition(" ")
-        method = method.strip()
-        if not num.isdigit() or not method or len(num) > 10 or int(num) >= 2**31:
-            raise ValueError(f"bad CSeq: {text!r}")
-        return cls(int(num), method)
+        """Parse '<number> <method>'; the number must fit 32 bits unsigned (RFC 3261 §20.16, RFC 4475 §3.1.2.4)."""
+        m = _CSEQ.fullmatch(text.strip())
+        if m is None:
+            raise ValueError(f"bad CSeq: {text[:80]!r}")
+        digits, method = m.groups()
+        if len(digits) > 10:
+            digits = digits.lstrip("0") or "0"
+        if len(digits) > 10 or int(digits) > 0xFFFFFFFF:
+            raise ValueError(f"CSeq number out of range: {text[:80]!r}")
+        if _TOKEN.fullmatch(method) is None:
+            raise ValueError(f"bad CSeq method: {text[:80]!r}")
+        return cls(int(digits), method)
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
@@ -282,13 +338,16 @@ class CSeq:
 
 def parse_auth_params(text: str) -> tuple[str, dict[str, str]]:
     """Parse 'Digest realm="x", nonce="y", …' into the scheme and unquoted parameters (RFC 7616 §3)."""
-    text = text.strip()
-    scheme, _, rest = text.partition(" ")
+    parts = text.strip().split(None, 1)
+    if not parts:
+        raise ValueError("empty credentials or challenge")
+    scheme = parts[0]
+    rest = parts[1] if len(parts) > 1 else ""
     params: dict[str, str] = {}
     for item in split_auth_list(rest):
         name, eq, value = item.partition("=")
         if not eq:
-            raise ValueError(f"bad auth parameter: {item!r}")
+            raise ValueError(f"bad auth parameter: {item[:80]!r}")
         params[name.strip().lower()] = unquote_string(value.strip())
     return scheme, params
 

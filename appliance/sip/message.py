@@ -3,15 +3,18 @@
 Headers are kept as an ordered list of (canonical name, raw value) so unknown headers and the
 order of repeated headers survive a round trip. Typed values (Via, CSeq, name-addr) are parsed
 on access. Parsing never trusts Content-Length beyond the bytes present; framing of stream
-transports is `StreamFramer`'s job.
+transports is `StreamFramer`'s job. Syntax errors raise `SipParseError` and nothing else (invalid
+UTF-8 survives as surrogate escapes); semantic checks a server makes before a request enters a
+transaction are `validate_request`'s (RFC 3261 §8.2, RFC 4475 §3.1.2 and §3.3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Collection, Iterable, Iterator
 
-from .headers import LIST_HEADERS, CSeq, NameAddress, Via, canonical_name, split_list
-from .uri import Uri, parse_uri
+from .headers import LIST_HEADERS, CSeq, NameAddress, Via, canonical_name, is_token, split_list
+from .uri import SipUri, Uri, parse_uri
 
 MAX_MESSAGE_SIZE = 65535  # larger messages are refused (UDP cannot carry them; TCP gets a 513)
 MAX_HEADERS = 256
@@ -33,11 +36,17 @@ REASON_PHRASES = {
 
 
 class SipParseError(ValueError):
-    """A message that cannot be understood. `response_possible` tells whether enough was parsed to answer 400."""
+    """A message that cannot be understood.
 
-    def __init__(self, message: str, response_possible: bool = False):
+    `response_possible` tells whether it was a request (not an ACK) whose Via, From, To, Call-ID and
+    CSeq were readable, so that the server can answer 400; `request` then holds what was parsed
+    (start line as far as it went, every readable header, no body) for `make_response`.
+    """
+
+    def __init__(self, message: str, response_possible: bool = False, request: Request | None = None):
         super().__init__(message)
         self.response_possible = response_possible
+        self.request = request
 
 
 class Headers:
@@ -56,14 +65,17 @@ class Headers:
 
     def __contains__(self, name: str) -> bool:
         name = canonical_name(name)
-        return any(n == name for n, _ in self._items)
+        for item in self._items:
+            if item[0] == name:
+                return True
+        return False
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first field's value (as written, not split)."""
         name = canonical_name(name)
-        for n, v in self._items:
-            if n == name:
-                return v
+        for item in self._items:
+            if item[0] == name:
+                return item[1]
         return default
 
     def get_fields(self, name: str) -> list[str]:
@@ -77,7 +89,10 @@ class Headers:
         out: list[str] = []
         for n, v in self._items:
             if n == name:
-                out.extend(split_list(v) if name in LIST_HEADERS else [v.strip()])
+                if name in LIST_HEADERS:
+                    out.extend(split_list(v))
+                else:
+                    out.append(v.strip())
         return out
 
     def set(self, name: str, value: str) -> None:
@@ -115,14 +130,15 @@ class Headers:
 class SipMessage:
     """Common part of requests and responses."""
 
-    __slots__ = ("headers", "body", "_vias")
+    __slots__ = ("headers", "body", "_vias", "_vias_key")
 
     def __init__(self, headers: Headers | None = None, body: bytes = b""):
         self.headers = headers if headers is not None else Headers()
         self.body = body
         self._vias: list[Via] | None = None
+        self._vias_key: list[str] | None = None
 
-    # --- typed accessors -------------------------------------------------
+    # --- typed accessors (ValueError when the header is missing or malformed) --------------------
     @property
     def call_id(self) -> str:
         return self.headers.get("Call-ID", "") or ""
@@ -150,23 +166,20 @@ class SipMessage:
 
     @property
     def vias(self) -> list[Via]:
-        """The Via values, top first (parsed once and cached; `set_vias` writes them back)."""
-        if self._vias is None:
-            self._vias = [Via.parse(v) for v in self.headers.get_list("Via")]
+        """The Via values, top first (parsed once and cached while the Via fields are unchanged)."""
+        fields = self.headers.get_fields("Via")
+        if self._vias is None or fields != self._vias_key:
+            self._vias = [Via.parse(v) for f in fields for v in split_list(f)]
+            self._vias_key = fields
         return self._vias
 
     def set_vias(self, vias: list[Via]) -> None:
-        self._vias = list(vias)
+        """Write `vias` back as the Via fields (one field each), at the top of the header."""
         self.headers.remove("Via")
-        for via in vias:
-            self.headers.add("Via", str(via))
-        self._reorder_via_first()
-
-    def _reorder_via_first(self) -> None:
-        # Keep Via fields at the top, where proxies and humans expect them.
         items = self.headers._items
-        vias = [it for it in items if it[0] == "Via"]
-        self.headers._items = vias + [it for it in items if it[0] != "Via"]
+        self.headers._items = [["Via", str(via)] for via in vias] + items
+        self._vias = list(vias)
+        self._vias_key = self.headers.get_fields("Via")
 
     @property
     def contacts(self) -> list[NameAddress]:
@@ -182,26 +195,36 @@ class SipMessage:
 
     @property
     def expires(self) -> int | None:
+        """The Expires header in seconds; absurdly large values are clamped to 2**32-1 (RFC 4475 §3.1.2.4)."""
         value = self.headers.get("Expires")
-        if value is None:
-            return None
-        value = value.strip()
-        if not value.isdigit():
-            raise ValueError(f"bad Expires: {value!r}")
-        return min(int(value), 2**32 - 1)
+        return None if value is None else _uint(value, "Expires", clamp=True)
+
+    @property
+    def max_forwards(self) -> int | None:
+        value = self.headers.get("Max-Forwards")
+        return None if value is None else _uint(value, "Max-Forwards", clamp=True)
 
     # --- serialization ---------------------------------------------------
     def _start_line(self) -> str:
         raise NotImplementedError
 
     def serialize(self) -> bytes:
-        """The message on the wire; Content-Length is always (re)written to match the body."""
+        """The message on the wire; Content-Length is (re)written, in place, to match the body."""
         lines = [self._start_line()]
-        for name, value in self.headers:
-            if name != "Content-Length":
-                lines.append(f"{name}: {value}")
-        lines.append(f"Content-Length: {len(self.body)}")
-        head = "\r\n".join(lines) + "\r\n\r\n"
+        length_done = False
+        for name, value in self.headers._items:
+            if name == "Content-Length":
+                if length_done:
+                    continue
+                value = str(len(self.body))
+                length_done = True
+            lines.append(name + ": " + value)
+        if not length_done:
+            lines.append(f"Content-Length: {len(self.body)}")
+        lines.append("\r\n")
+        head = "\r\n".join(lines)
+        if head.count("\n") != len(lines) or head.count("\r") != len(lines):
+            raise ValueError("CR or LF inside a start line or header value")  # would forge header lines
         return head.encode("utf-8", "surrogateescape") + self.body
 
     def __bytes__(self) -> bytes:
@@ -255,156 +278,386 @@ class Response(SipMessage):
         return f"<Response {self.status} {self.reason} call-id={self.call_id!r}>"
 
 
+# ---------------------------------------------------------------------------------------------------
+# Parsing
+
+_VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.I)
+_STATUS_LINE = re.compile(r"(SIP/[0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?", re.I | re.S)
+_KNOWN_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
+                            "NOTIFY", "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"})
+_name_cache: dict[str, str] = {}  # header name as written (LWS before ':' included) -> canonical name
+
+
 def parse_message(data: bytes) -> Request | Response:
     """Parse one complete message (a datagram, or a frame cut by StreamFramer).
 
-    Raises SipParseError; `response_possible` is set when the start line and the headers needed to
-    build a response (Via, From, To, Call-ID, CSeq) were readable, so the caller can answer 400.
+    Raises SipParseError and no other exception; see its `response_possible` and `request`.
     """
     if len(data) > MAX_MESSAGE_SIZE:
         raise SipParseError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_SIZE}")
-    # RFC 3261 §7.5: ignore CRLFs before the start line (keep-alives are handled by transports).
-    data = data.lstrip(b"\r\n")
+    if data[:1] == b"\r" or data[:1] == b"\n":
+        data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: CRLFs before the start line are ignored
     end = data.find(b"\r\n\r\n")
-    sep_len = 4
-    if end < 0:
-        end = data.find(b"\n\n")  # tolerate bare LF line endings
-        sep_len = 2
-        if end < 0:
-            raise SipParseError("no blank line after the headers")
-    head = data[:end].decode("utf-8", "surrogateescape")
-    body = data[end + sep_len :]
-    lines = head.replace("\r\n", "\n").split("\n")
+    bare = data.find(b"\n\n", 0, end if end >= 0 else len(data))  # tolerated: bare-LF line endings
+    if bare >= 0:
+        end, body_at = (bare - 1 if data[bare - 1 : bare] == b"\r" else bare), bare + 2
+    elif end >= 0:
+        body_at = end + 4
+    else:
+        end = body_at = len(data)
+    head = data[:end].decode("utf-8", "surrogateescape")  # invalid UTF-8 survives, and round-trips
+    if "\r" in head:
+        head = head.replace("\r\n", "\n")
+    lines = head.split("\n")
+    if len(lines) > 4 * MAX_HEADERS:
+        raise SipParseError(f"{len(lines)} header lines: more than {MAX_HEADERS} header fields")
     start = lines[0]
-    headers = _parse_header_lines(lines[1:])
-    message = _parse_start_line(start, headers)
-    _apply_content_length(message, body)
+    headers, problem = _parse_header_lines(lines)
+    is_request = start[:4].upper() != "SIP/"
+    if problem is None:
+        if body_at == len(data) and end == len(data):
+            problem = "no empty line after the header section" if data else "empty message"
+        elif "\r" in head:
+            problem = "CR not followed by LF in the header section"
+        elif "\x00" in head and _unescaped_nul(head):
+            problem = "NUL outside a quoted-pair in the header section"
+    if problem is not None:
+        raise _error(problem, start, headers, is_request)
+    if is_request:
+        message: Request | Response = _parse_request_line(start, headers)
+    else:
+        message = _parse_status_line(start, headers)
+    body = data[body_at:]
+    try:
+        length = _content_length(headers)
+    except ValueError as err:
+        raise _error(str(err), start, headers, is_request) from None
+    if length is None:
+        message.body = body  # datagram: the body is the rest (RFC 3261 §18.3)
+    elif length > len(body):
+        raise _error(f"Content-Length {length} is larger than the {len(body)} bytes received", start, headers,
+                     is_request)
+    else:
+        message.body = body[:length]  # extra bytes after the body are ignored (RFC 3261 §18.3)
     return message
 
 
-def _parse_start_line(start: str, headers: Headers) -> Request | Response:
-    if start.startswith("SIP/"):
-        version, _, rest = start.partition(" ")
-        code, _, reason = rest.partition(" ")
-        if version.upper() != "SIP/2.0":
-            raise SipParseError(f"unsupported version {version!r}")
-        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
-            raise SipParseError(f"bad status code {code!r}")
-        return Response(int(code), reason.strip(), headers, version=version)
+def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
+    """Headers from lines[1:], unfolded (RFC 3261 §7.3.1); bad lines are skipped and the first reported."""
+    headers = Headers()
+    items = headers._items
+    cache = _name_cache
+    problem = None
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if not line:
+            continue
+        first = line[0]
+        if first == " " or first == "\t":
+            if not items:
+                problem = problem or "continuation line before any header"
+                continue
+            last = items[-1]
+            more = line.strip(" \t")
+            last[1] = f"{last[1]} {more}" if last[1] and more else last[1] or more
+            continue
+        colon = line.find(":")
+        raw = line[:colon]
+        name = cache.get(raw) if colon > 0 else None
+        if name is None:
+            stripped = raw.rstrip(" \t")
+            if colon <= 0 or not is_token(stripped):
+                problem = problem or f"bad header line {line[:60]!r}"
+                continue
+            name = canonical_name(stripped)
+            if len(cache) < 4096:
+                cache[raw] = name
+        items.append([name, line[colon + 1 :].strip(" \t")])
+    if len(items) > MAX_HEADERS:
+        raise SipParseError(f"more than {MAX_HEADERS} header fields")
+    return headers, problem
+
+
+def _parse_request_line(start: str, headers: Headers) -> Request:
     parts = start.split(" ")
-    if len(parts) != 3 or not all(parts):
-        raise SipParseError(f"bad request line {start!r}", response_possible=_can_respond(headers))
+    if len(parts) != 3 or not (parts[0] and parts[1] and parts[2]):
+        raise _error(f"bad request line {start[:80]!r}", start, headers, True)
     method, uri_text, version = parts
-    if not _is_token(method):
-        raise SipParseError(f"bad method {method!r}", response_possible=_can_respond(headers))
-    # A request of another SIP version parses; the server layer answers it 505.
+    if method not in _KNOWN_METHODS and not is_token(method):
+        raise _error(f"bad method {method[:40]!r}", start, headers, True)
+    if _VERSION.fullmatch(version) is None:
+        raise _error(f"bad SIP version {version[:40]!r}", start, headers, True)
+    # A request of another SIP version parses; validate_request answers it 505.
     return Request(method, uri_text, headers, version=version)
 
 
-def _parse_header_lines(lines: list[str]) -> Headers:
-    headers = Headers()
-    items = headers._items
-    for line in lines:
-        if not line:
-            continue
-        if line[0] in " \t":
-            # Folded continuation of the previous header (RFC 3261 §7.3.1): replace LWS by one space.
-            if not items:
-                raise SipParseError("continuation line before any header")
-            items[-1][1] = items[-1][1] + " " + line.strip()
-            continue
-        name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
-        if not colon or not name or not _is_token(name):
-            raise SipParseError(f"bad header line {line[:60]!r}", response_possible=False)
-        items.append([canonical_name(name), value.strip()])
-        if len(items) > MAX_HEADERS:
-            raise SipParseError(f"more than {MAX_HEADERS} header fields")
-    return headers
+def _parse_status_line(start: str, headers: Headers) -> Response:
+    m = _STATUS_LINE.fullmatch(start)
+    if m is None:
+        raise SipParseError(f"bad status line {start[:80]!r}")
+    version, code, reason = m.groups()
+    if version.upper() != "SIP/2.0":
+        raise SipParseError(f"unsupported version {version!r}")
+    status = int(code)
+    if not 100 <= status <= 699:
+        raise SipParseError(f"bad status code {code!r}")
+    return Response(status, reason or "", headers, version=version)
 
 
-def _apply_content_length(message: Request | Response, body: bytes) -> None:
-    value = message.headers.get("Content-Length")
-    if value is None:
-        message.body = body  # datagram: the body is the rest (RFC 3261 §18.3)
-        return
+def _content_length(headers: Headers) -> int | None:
+    """The Content-Length, or None when absent; several fields must agree (RFC 4475 §3.3.9)."""
+    length: int | None = None
+    for name, value in headers._items:
+        if name == "Content-Length":
+            this = _uint(value, "Content-Length")
+            if length is not None and this != length:
+                raise ValueError(f"conflicting Content-Length values {length} and {this}")
+            length = this
+    return length
+
+
+def _uint(value: str, what: str, clamp: bool = False) -> int:
+    """A non-negative decimal (ASCII digits only); beyond 2**32-1 it is clamped or refused."""
     value = value.strip()
-    if not value.isdigit():
-        raise SipParseError(f"bad Content-Length {value!r}", response_possible=_can_respond(message.headers))
-    length = int(value)
-    if length > len(body):
-        raise SipParseError(
-            f"Content-Length {length} is larger than the {len(body)} bytes received",
-            response_possible=_can_respond(message.headers),
-        )
-    message.body = body[:length]  # extra bytes after the body are ignored (RFC 3261 §18.3)
+    if not (value.isascii() and value.isdigit()):
+        raise ValueError(f"bad {what}: {value[:40]!r}")
+    if len(value) > 10:
+        value = value.lstrip("0") or "0"
+    if len(value) > 10 or int(value) > 0xFFFFFFFF:
+        if clamp:
+            return 0xFFFFFFFF
+        raise ValueError(f"{what} out of range: {value[:40]!r}")
+    return int(value)
 
 
-_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+def _unescaped_nul(head: str) -> bool:
+    """True when a NUL appears other than as a quoted-pair (intmeth, RFC 4475 §3.1.1.2, has '\\\\\\x00')."""
+    at = head.find("\x00")
+    while at >= 0:
+        if at == 0 or head[at - 1] != "\\":
+            return True
+        at = head.find("\x00", at + 1)
+    return False
 
 
-def _is_token(text: str) -> bool:
-    return bool(text) and all(c in _TOKEN_CHARS for c in text)
+def _error(problem: str, start: str, headers: Headers, is_request: bool) -> SipParseError:
+    """A SipParseError carrying a partial request when a 400 can be built for it."""
+    if not is_request or not all(name in headers for name in ("Via", "From", "To", "Call-ID", "CSeq")):
+        return SipParseError(problem)
+    words = start.split(" ")
+    cseq_words = (headers.get("CSeq") or "").split()
+    method = words[0] if is_token(words[0]) else (cseq_words[-1] if cseq_words else "")
+    if method == "ACK" or (cseq_words and cseq_words[-1] == "ACK") or not method:
+        return SipParseError(problem)  # an ACK is never answered (RFC 3261 §17.2.3)
+    uri_text = words[1] if len(words) > 1 else ""
+    return SipParseError(problem, True, Request(method, uri_text, headers))
 
 
-def _can_respond(headers: Headers) -> bool:
-    return all(name in headers for name in ("Via", "From", "To", "Call-ID", "CSeq"))
+# ---------------------------------------------------------------------------------------------------
+# Validation
+
+_SINGLE_VALUED = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Type", "Expires")
+_DATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+                   r" [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT")
+
+
+def validate_request(request: Request, schemes: Collection[str] = ("sip", "sips", "tel"), *,
+                     strict: bool = False) -> tuple[int, str] | None:
+    """The (status, reason) a UAS must answer a syntactically parsed but unacceptable request with, or None.
+
+    RFC 3261 §8.2.2 and §8.2.6, RFC 4475 §3.1.2/§3.3: 505 for another SIP version, 416 for a
+    Request-URI scheme outside `schemes`, 400 for missing or repeated mandatory headers, a CSeq out
+    of range or naming another method, malformed From/To/Via/Contact/Route, bad Max-Forwards or
+    Expires. `strict` also refuses what RFC 4475 allows an element to tolerate and this PBX does
+    by default: a Date not in RFC 1123 GMT form (§3.1.2.12), Max-Forwards above 255 (§3.1.2.4) and
+    a branch of only the magic cookie (§3.2.1).
+    """
+    if request.version.upper() != "SIP/2.0":
+        return 505, "Version Not Supported"
+    headers = request.headers
+    counts: dict[str, int] = {}
+    for name, _ in headers._items:
+        counts[name] = counts.get(name, 0) + 1
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        if name not in counts:
+            return 400, f"Missing {name}"
+    for name in _SINGLE_VALUED:
+        if counts.get(name, 0) > 1:
+            return 400, f"Multiple {name} headers"
+    try:
+        cseq = request.cseq
+    except ValueError:
+        return 400, "Bad CSeq"
+    if cseq.method != request.method:
+        return 400, "CSeq method does not match the request method"
+    for name in ("From", "To"):
+        values = split_list(headers.get(name) or "")
+        if len(values) != 1:
+            return 400, f"{'Multiple' if values else 'Empty'} {name} values"
+        try:
+            if NameAddress.parse(values[0]).wildcard:
+                return 400, f"Bad {name}"
+        except ValueError:
+            return 400, f"Bad {name}"
+    call_id = request.call_id
+    if not call_id or any(c in call_id for c in " \t,"):
+        return 400, "Bad Call-ID"
+    try:
+        vias = request.vias
+    except ValueError:
+        return 400, "Bad Via"
+    if not vias:
+        return 400, "Missing Via"
+    try:
+        mf, expires = request.max_forwards, request.expires
+    except ValueError as err:
+        return 400, str(err)[:60]
+    try:
+        uri = request.uri
+    except ValueError:
+        return 400, "Bad Request-URI"
+    if uri.scheme not in schemes:
+        return 416, "Unsupported URI Scheme"
+    if isinstance(uri, SipUri) and uri.headers is not None:
+        return 400, "Headers in Request-URI"  # RFC 3261 §19.1.1 table, RFC 4475 §3.1.2.11
+    problem = _check_name_addresses(request, expires)
+    if problem is not None:
+        return 400, problem
+    if strict:
+        date = headers.get("Date")
+        if date is not None and _DATE.fullmatch(date) is None:
+            return 400, "Bad Date"
+        if mf is not None and mf > 255:
+            return 400, "Bad Max-Forwards"
+        if not vias[0].has_rfc3261_branch and (vias[0].branch or "").startswith("z9hG4bK"):
+            return 400, "Bad branch"
+    return None
+
+
+def _check_name_addresses(request: Request, expires: int | None) -> str | None:
+    try:
+        contacts = request.contacts
+    except ValueError:
+        return "Bad Contact"
+    for contact in contacts:
+        if contact.wildcard and (request.method != "REGISTER" or len(contacts) != 1 or expires != 0):
+            return "Contact * needs a lone REGISTER Contact and Expires: 0"  # RFC 3261 §10.2.2
+        value = contact.params.get("expires")
+        if value is not None:
+            try:
+                _uint(value, "expires", clamp=True)
+            except ValueError:
+                return "Bad Contact expires"
+    for name in ("Route", "Record-Route"):
+        try:
+            request.name_addresses(name)
+        except ValueError:
+            return f"Bad {name}"
+    return None
+
+
+def validate_response(response: Response) -> str | None:
+    """Why a parsed response must be dropped (RFC 3261 §18.1.2, RFC 4475 §3.1.2.5), or None."""
+    headers = response.headers
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        fields = headers.get_fields(name)
+        if not fields:
+            return f"missing {name}"
+        if len(fields) > 1 and name != "Via":
+            return f"multiple {name} headers"
+    try:
+        response.cseq, response.from_, response.to  # noqa: B018
+        if not response.vias:
+            return "missing Via"
+    except ValueError as err:
+        return str(err)[:80]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stream framing
+
+_PING = b"\r\n\r\n"
 
 
 class StreamFramer:
     """Cuts a TCP/TLS byte stream into messages by Content-Length (RFC 3261 §18.3).
 
     CRLF keep-alives between messages (RFC 5626 §3.5.1) are reported as b"\\r\\n\\r\\n" pings so that
-    the transport can answer them with a single CRLF pong.
+    the transport can answer them with a single CRLF pong; a lone CRLF (a pong, or padding) is
+    dropped. After a SipParseError framing is lost for good: every later `feed` raises again and
+    the transport must close the connection.
     """
 
     def __init__(self, max_size: int = MAX_MESSAGE_SIZE):
         self._buffer = bytearray()
         self._max_size = max_size
+        self._broken: str | None = None
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return every complete message. Raises SipParseError on broken framing."""
-        self._buffer += data
+        if self._broken is not None:
+            raise SipParseError(self._broken)
+        buf = self._buffer
+        buf += data
         out: list[bytes] = []
-        while True:
-            buf = self._buffer
-            if buf.startswith(b"\r\n\r\n"):
-                del buf[:4]
-                out.append(b"\r\n\r\n")
-                continue
-            stripped = 0
-            while stripped < len(buf) and buf[stripped : stripped + 2] == b"\r\n":
-                stripped += 2
-            if stripped and stripped == len(buf):
-                break  # a lone CRLF (pong or half a ping): wait for more
-            if stripped:
-                del buf[:stripped]
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > self._max_size:
-                    raise SipParseError("header section too large")
-                break
-            length = _content_length_of(bytes(buf[:end]))
-            total = end + 4 + length
-            if total > self._max_size:
-                raise SipParseError(f"message of {total} bytes exceeds {self._max_size}")
-            if len(buf) < total:
-                break
-            out.append(bytes(buf[:total]))
-            del buf[:total]
+        try:
+            while buf:
+                first = buf[0]
+                if first == 13 or first == 10:
+                    if buf.startswith(_PING):
+                        del buf[:4]
+                        out.append(_PING)
+                    elif len(buf) < 4 and _PING.startswith(buf):
+                        break  # maybe half a ping: wait
+                    else:
+                        del buf[: 2 if buf.startswith(b"\r\n") else 1]
+                    continue
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > self._max_size:
+                        raise SipParseError("header section too large")
+                    break
+                total = end + 4 + _stream_content_length(bytes(buf[:end]))
+                if total > self._max_size:
+                    raise SipParseError(f"message of {total} bytes exceeds {self._max_size}")
+                if len(buf) < total:
+                    break
+                out.append(bytes(buf[:total]))
+                del buf[:total]
+        except SipParseError as err:
+            self._broken = f"stream framing lost: {err}"
+            buf.clear()
+            raise
         return out
 
 
-def _content_length_of(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
+def _stream_content_length(head: bytes) -> int:
+    """Content-Length of a stream message's header section: mandatory there, absence read as 0 (RFC 3261 §18.3)."""
+    lower = head.lower()
+    if b"content-length" not in lower and b"\nl" not in lower:
+        return 0
+    fields: list[bytes] = []
+    for line in lower.split(b"\r\n")[1:]:
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b" " + line.strip()  # folded (RFC 3261 §7.3.1)
+        else:
+            fields.append(line)
+    length: int | None = None
+    for line in fields:
         name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() in (b"content-length", b"l"):
+        if colon and name.strip() in (b"content-length", b"l"):
             value = value.strip()
-            if not value.isdigit():
-                raise SipParseError(f"bad Content-Length {value!r} on a stream transport")
-            return int(value)
-    # RFC 3261 §18.3: Content-Length is mandatory on stream transports; treat absence as no body.
-    return 0
+            if not value.isdigit() or len(value.lstrip(b"0")) > 9:
+                raise SipParseError(f"bad Content-Length {value[:20]!r} on a stream transport")
+            if length is not None and int(value) != length:
+                raise SipParseError("conflicting Content-Length values on a stream transport")
+            length = int(value)
+    return length or 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Responses
 
 
 def make_response(request: Request, status: int, reason: str | None = None, to_tag: str | None = None,
@@ -412,12 +665,11 @@ def make_response(request: Request, status: int, reason: str | None = None, to_t
     """Build a response copying Via, From, To, Call-ID and CSeq from the request (RFC 3261 §8.2.6.2)."""
     response = Response(status, reason)
     h = response.headers
-    for name in ("Via",):
-        for value in request.headers.get_fields(name):
-            h.add(name, value)
+    for value in request.headers.get_fields("Via"):
+        h.add("Via", value)
     h.add("From", request.headers.get("From", "") or "")
     to_value = request.headers.get("To", "") or ""
-    if to_tag is not None and status != 100 and _tag_of(to_value) is None:
+    if to_tag is not None and status != 100 and to_value and _tag_of(to_value) is None:
         to_value = f"{to_value};tag={to_tag}"
     h.add("To", to_value)
     h.add("Call-ID", request.call_id)

@@ -1,15 +1,25 @@
 """SIP and SIPS URIs (RFC 3261 §19.1) and a fallback for other absolute URIs.
 
-The parser keeps user and parameter text as written (escapes included) so that a
-message round-trips byte for byte; comparison (RFC 3261 §19.1.4) unescapes.
+The parser keeps user, parameter values and headers as written (escapes included) so that a
+URI round-trips; parameter names are lower-cased (they are case-insensitive). Comparison
+(RFC 3261 §19.1.4) unescapes. A URI never contains whitespace, control characters, '<', '>'
+or '"' (RFC 3986 §2): rejecting them here keeps header injection out of everything built on top.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 _DEFAULT_PORTS = {"sip": 5060, "sips": 5061}
+
+# Characters that can never appear raw in a URI (RFC 3986 §2, RFC 3261 §25.1).
+_FORBIDDEN = re.compile(r'[\x00-\x20\x7f<>"]')
+_HOSTNAME = re.compile(r"[A-Za-z0-9_.-]+")  # hostname or IPv4; '_' tolerated (seen in the field)
+_IPV6_REF = re.compile(r"\[([0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.~-]+)?)\]")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 
 @dataclass
@@ -28,32 +38,37 @@ class SipUri:
     def parse(cls, text: str) -> SipUri:
         """Parse a SIP URI; raises ValueError with the reason when it is not one."""
         text = text.strip()
-        scheme, colon, rest = text.partition(":")
-        scheme_l = scheme.lower()
-        if not colon or scheme_l not in ("sip", "sips"):
-            raise ValueError(f"not a SIP URI: {text!r}")
-        rest, qmark, headers = rest.partition("?")
+        colon = text.find(":")
+        scheme = text[:colon].lower() if colon > 0 else ""
+        if scheme != "sip" and scheme != "sips":
+            raise ValueError(f"not a SIP URI: {text[:80]!r}")
+        rest = text[colon + 1 :]
+        if _FORBIDDEN.search(rest):
+            raise ValueError(f"forbidden character in URI: {text[:80]!r}")
         user = password = None
-        # The user part may contain ';' (RFC 3261 allows it in user), so split at the last '@'.
-        at = rest.rfind("@")
+        # '@' is legal only as the userinfo separator (user, password, host, params and headers
+        # exclude it), while the user part may hold ';' '?' '/' ',' (RFC 3261 §25.1 user-unreserved):
+        # so the userinfo is everything before the first '@'.
+        at = rest.find("@")
         if at >= 0:
-            userinfo, hostpart = rest[:at], rest[at + 1 :]
-            if not userinfo:
-                raise ValueError(f"empty user part in {text!r}")
+            userinfo, rest = rest[:at], rest[at + 1 :]
             user, pcolon, pw = userinfo.partition(":")
+            if not user:
+                raise ValueError(f"empty user part in {text[:80]!r}")
             password = pw if pcolon else None
-        else:
-            hostpart = rest
-        hostport, _, paramtext = hostpart.partition(";")
+        rest, qmark, headers = rest.partition("?")
+        hostport, semi, paramtext = rest.partition(";")
         host, port = split_host_port(hostport)
         params: dict[str, str | None] = {}
-        if paramtext:
+        if semi:
             for item in paramtext.split(";"):
-                if not item:
-                    raise ValueError(f"empty URI parameter in {text!r}")
                 name, eq, value = item.partition("=")
+                if not name:
+                    raise ValueError(f"empty URI parameter in {text[:80]!r}")
                 params[name.lower()] = value if eq else None
-        return cls(scheme_l, user, password, host, port, params, headers if qmark else None)
+        if qmark and not headers:
+            raise ValueError(f"empty URI headers in {text[:80]!r}")
+        return cls(scheme, user, password, host, port, params, headers if qmark else None)
 
     def __str__(self) -> str:
         out = [self.scheme, ":"]
@@ -87,6 +102,16 @@ class SipUri:
         """The host and the port to reach, with the scheme's default port filled in."""
         return self.host, self.port if self.port is not None else self.default_port
 
+    def header_fields(self) -> list[tuple[str, str]]:
+        """The `?name=value&…` headers as (name, value) pairs, unescaped (RFC 3261 §19.1.1)."""
+        if not self.headers:
+            return []
+        out = []
+        for item in self.headers.split("&"):
+            name, _, value = item.partition("=")
+            out.append((unquote(name), unquote(value)))
+        return out
+
     def copy(self, **changes: object) -> SipUri:
         """A copy with some fields replaced; params are copied so edits do not leak."""
         values = dict(
@@ -102,26 +127,28 @@ class SipUri:
         return SipUri(**values)  # type: ignore[arg-type]
 
     def equivalent(self, other: SipUri) -> bool:
-        """URI comparison of RFC 3261 §19.1.4 (user case-sensitive, host case-insensitive, escapes decoded)."""
+        """URI comparison of RFC 3261 §19.1.4.
+
+        userinfo is compared case-sensitively, everything else case-insensitively, all after
+        decoding %HEX escapes once. The `user`, `ttl`, `method`, `maddr` and `transport` parameters
+        must match when present in either URI (transport included, as the section's examples require:
+        `sip:bob@biloxi.com` is not `sip:bob@biloxi.com;transport=udp`); other parameters must match
+        when present in both. Headers are never ignored and their order does not matter.
+        """
         if self.scheme != other.scheme:
             return False
         if _unescape(self.user) != _unescape(other.user) or _unescape(self.password) != _unescape(other.password):
             return False
-        if self.host.lower() != other.host.lower() or self.port != other.port:
+        if self.port != other.port or not _same_host(self.host, other.host):
             return False
-        # user, ttl, method, maddr and transport must match when present in either URI.
+        mine, theirs = _normalised_params(self.params), _normalised_params(other.params)
         for name in ("user", "ttl", "method", "maddr", "transport"):
-            a, b = self.params.get(name), other.params.get(name)
-            if (name in self.params) != (name in other.params):
+            if (name in mine) != (name in theirs):
                 return False
-            if a is not None and b is not None and a.lower() != b.lower():
+        for name in mine.keys() & theirs.keys():
+            if mine[name] != theirs[name]:
                 return False
-        # Other parameters present in both must match.
-        for name in self.params.keys() & other.params.keys():
-            a, b = self.params[name], other.params[name]
-            if (a or "").lower() != (b or "").lower():
-                return False
-        return True
+        return _header_set(self) == _header_set(other)
 
 
 @dataclass
@@ -144,11 +171,14 @@ Uri = SipUri | AbsoluteUri
 def parse_uri(text: str) -> Uri:
     """Parse any URI found in a SIP message: SIP/SIPS into SipUri, others kept opaque."""
     text = text.strip()
-    scheme, colon, _ = text.partition(":")
-    if not colon or not scheme or not (scheme[0].isalpha() and all(c.isalnum() or c in "+-." for c in scheme)):
-        raise ValueError(f"not an absolute URI: {text!r}")
-    if scheme.lower() in ("sip", "sips"):
+    colon = text.find(":")
+    if colon <= 0 or not _SCHEME.fullmatch(text, 0, colon):
+        raise ValueError(f"not an absolute URI: {text[:80]!r}")
+    scheme = text[:colon].lower()
+    if scheme == "sip" or scheme == "sips":
         return SipUri.parse(text)
+    if colon == len(text) - 1 or _FORBIDDEN.search(text, colon + 1):
+        raise ValueError(f"bad {scheme}: URI: {text[:80]!r}")
     return AbsoluteUri(text)
 
 
@@ -156,24 +186,23 @@ def split_host_port(hostport: str) -> tuple[str, int | None]:
     """Split 'host', 'host:port', '[v6]' or '[v6]:port'; the host is returned without brackets."""
     if not hostport:
         raise ValueError("empty host")
-    if hostport.startswith("["):
+    if hostport[0] == "[":
         end = hostport.find("]")
-        if end < 0:
-            raise ValueError(f"unterminated IPv6 reference: {hostport!r}")
+        if end < 0 or not _IPV6_REF.fullmatch(hostport, 0, end + 1):
+            raise ValueError(f"bad IPv6 reference: {hostport[:80]!r}")
         host, rest = hostport[1:end], hostport[end + 1 :]
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"garbage after IPv6 reference: {hostport!r}")
+        if rest and rest[0] != ":":
+            raise ValueError(f"garbage after IPv6 reference: {hostport[:80]!r}")
         portpart = rest[1:] if rest else None
     else:
-        host, colon, portpart = hostport.partition(":")
-        if not colon:
-            portpart = None
-    if not host or any(c in host for c in " \t<>\"@"):
-        raise ValueError(f"bad host: {hostport!r}")
+        host, colon, portpart_ = hostport.partition(":")
+        portpart = portpart_ if colon else None
+        if not _HOSTNAME.fullmatch(host):
+            raise ValueError(f"bad host: {hostport[:80]!r}")
     port: int | None = None
     if portpart is not None:
-        if not portpart.isdigit() or not 0 < int(portpart) < 65536:
-            raise ValueError(f"bad port: {hostport!r}")
+        if not (0 < len(portpart) <= 5 and portpart.isascii() and portpart.isdigit()) or not 0 < int(portpart) < 65536:
+            raise ValueError(f"bad port: {hostport[:80]!r}")
         port = int(portpart)
     return host, port
 
@@ -184,4 +213,28 @@ def format_host(host: str) -> str:
 
 
 def _unescape(value: str | None) -> str | None:
-    return None if value is None else unquote(value)
+    if value is None or "%" not in value:
+        return value
+    return unquote(value, errors="surrogateescape")
+
+
+def _same_host(a: str, b: str) -> bool:
+    if a.lower() == b.lower():
+        return True
+    if ":" in a and ":" in b:  # two IPv6 literals written differently (RFC 5952 forms)
+        try:
+            return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+        except ValueError:
+            return False
+    return False
+
+
+def _normalised_params(params: dict[str, str | None]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name, value in params.items():
+        out[_unescape(name).lower()] = None if value is None else _unescape(value).lower()  # type: ignore[union-attr]
+    return out
+
+
+def _header_set(uri: SipUri) -> frozenset[tuple[str, str]]:
+    return frozenset((name.lower(), value) for name, value in uri.header_fields())
