@@ -407,12 +407,14 @@ class OutboundLeg(Leg):
 
     def _on_response(self, response: Response, txn: ClientTransaction) -> None:
         status = response.status
-        if status == 100:
-            return
         if status < 200:
-            self._provisional_seen = True
+            first = not self._provisional_seen
+            self._provisional_seen = True  # 100 Trying counts: CANCEL may follow any provisional (§9.1)
             if self._cancel_requested:
-                self._send_cancel()
+                if first:
+                    self._send_cancel()
+                return
+            if status == 100:
                 return
             early_media = self._take_dialog_and_sdp(response)
             if self.state == "new":
