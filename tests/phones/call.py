@@ -100,6 +100,11 @@ class PhoneCall:
         """Blind transfer: REFER the far end to ``target``."""
         self._cmd("transfer", target=target)
 
+    def wait_transferred(self, timeout: float = 5.0) -> PhoneCall:
+        """The new call this phone placed because the far end transferred it (REFER received)."""
+        request = self.wait_event("transfer_request", timeout)
+        return self.phone._call_for(request["new_call"], "outgoing", None)
+
     def transfer_attended(self, other: PhoneCall) -> None:
         """Attended transfer: REFER with Replaces pointing at ``other`` (a call of the same phone)."""
         self._cmd("transfer_attended", other=other.id)

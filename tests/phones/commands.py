@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import pjsua2 as pj
 
-from tests.phones.uaobjects import AgentAccount, AgentBuddy, AgentCall, AgentPlayer
+from tests.phones import media_commands
+from tests.phones.uaobjects import AgentAccount, AgentBuddy, AgentCall
 
 if TYPE_CHECKING:
     from tests.phones.agent import Runtime
@@ -23,8 +25,7 @@ log = logging.getLogger("phone.agent")
 
 LOOPBACK = "127.0.0.1"
 TRANSPORT_KINDS = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP, "tls": pj.PJSIP_TRANSPORT_TLS}
-DTMF_SEND = {"rfc2833": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
-TONEGEN_MAX_MS = 32767  # ToneDesc.on_msec/off_msec are C shorts
+RTP_BASE_LOW, RTP_BASE_HIGH, RTP_SPAN = 16000, 31000, 1000  # below net.ipv4.ip_local_port_range (32768-)
 
 
 # -- start-up ---------------------------------------------------------------------------------------------
@@ -46,6 +47,9 @@ def start_endpoint(rt: Runtime, args: argparse.Namespace) -> None:
         cfg.logConfig.msgLogging = True
     cfg.medConfig.noVad = True  # VAD would cut silence out of what the far end records
     cfg.medConfig.ecTailLen = 0
+    # The null sound device is the conference bridge's clock: without it no RTP (nor RFC 2833 digit) is sent.
+    # pjsua closes an idle device after 1 s by default, silently stopping a call nobody plays into.
+    cfg.medConfig.sndAutoCloseTime = -1
     ep.libInit(cfg)
     ep.audDevManager().setNullDev()
     for kind in args.transports.split(","):
@@ -72,9 +76,15 @@ def start_endpoint(rt: Runtime, args: argparse.Namespace) -> None:
 
 
 def _loopback_only(acfg: Any) -> None:
-    """RTP on 127.0.0.1 with a kernel-chosen port; no STUN/ICE/outbound/keep-alive/Contact rewriting."""
+    """RTP on 127.0.0.1 from a random base port; no STUN/ICE/outbound/keep-alive/Contact rewriting.
+
+    Not port 0: pjsua then binds RTP to a kernel-chosen (often odd) port and RTCP to the next one, which fails
+    repeatedly under parallel tests. A random even base below the kernel's ephemeral range (pjsua's own
+    randomizePort uses pj_rand, which is not seeded per process) and pjsua's step-by-2 retry avoid clashes.
+    """
     media = acfg.mediaConfig.transportConfig
-    media.port = 0
+    media.port = random.randrange(RTP_BASE_LOW, RTP_BASE_HIGH, 2)
+    media.portRange = RTP_SPAN
     media.boundAddress = LOOPBACK
     media.publicAddress = LOOPBACK
     nat = acfg.natConfig
@@ -219,127 +229,6 @@ def cmd_unhold(rt: Runtime, call: str) -> dict[str, Any]:
     return {}
 
 
-def cmd_send_dtmf(rt: Runtime, call: str, digits: str, method: str = "rfc2833",
-                  duration: int = 160, gap: int = 100) -> dict[str, Any]:
-    """DTMF by RFC 2833/4733 events, SIP INFO (application/dtmf-relay, one INFO a digit) or in-band tones."""
-    target = rt.call(call)
-    if method == "inband":
-        digit_vector = pj.ToneDigitVector()
-        for char in digits:
-            digit = pj.ToneDigit()
-            digit.digit = char
-            digit.on_msec = duration
-            digit.off_msec = gap
-            digit_vector.append(digit)
-        gen = pj.ToneGenerator()
-        gen.createToneGenerator()
-        gen.playDigits(digit_vector, False)
-        target.links.extra["inband"] = gen
-        if target.audio is not None:
-            gen.startTransmit(target.audio)
-        return {}
-    prm = pj.CallSendDtmfParam()
-    prm.digits = digits
-    prm.method = DTMF_SEND[method]
-    prm.duration = duration
-    target.sendDtmf(prm)
-    return {}
-
-
-def cmd_play_tone(rt: Runtime, call: str, freqs: list[int], on_ms: int | None = None, off_ms: int = 0,
-                  loop: bool = True, volume: int = 0) -> dict[str, Any]:
-    """Send a one- or two-frequency tone; on_ms None means continuous (longest on-time, looped)."""
-    if not 1 <= len(freqs) <= 2:
-        raise ValueError("play_tone takes one or two frequencies")
-    on = TONEGEN_MAX_MS if on_ms is None else on_ms
-    if not 0 < on <= TONEGEN_MAX_MS or not 0 <= off_ms <= TONEGEN_MAX_MS:
-        raise ValueError(f"tone on/off times must be within 1..{TONEGEN_MAX_MS} ms (C short)")
-    target = rt.call(call)
-    _stop_tone(target)
-    desc = pj.ToneDesc()
-    desc.freq1 = int(freqs[0])
-    desc.freq2 = int(freqs[1]) if len(freqs) == 2 else 0
-    desc.on_msec = on
-    desc.off_msec = off_ms
-    desc.volume = volume
-    tones = pj.ToneDescVector()
-    tones.append(desc)
-    gen = pj.ToneGenerator()
-    gen.createToneGenerator()
-    gen.play(tones, loop or on_ms is None)
-    target.links.tone = gen
-    if target.audio is not None:
-        gen.startTransmit(target.audio)
-    return {}
-
-
-def _stop_tone(call: AgentCall) -> None:
-    gen = call.links.tone
-    if gen is not None:
-        gen.stop()
-        if call.audio is not None:
-            gen.stopTransmit(call.audio)
-        call.links.tone = None
-
-
-def cmd_stop_tone(rt: Runtime, call: str) -> dict[str, Any]:
-    target = rt.call(call)
-    _stop_tone(target)
-    inband = target.links.extra.pop("inband", None)
-    if inband is not None:
-        inband.stop()
-    return {}
-
-
-def cmd_play_wav(rt: Runtime, call: str, path: str, loop: bool = False) -> dict[str, Any]:
-    target = rt.call(call)
-    cmd_stop_wav(rt, call)
-    player = AgentPlayer(rt, call, path)
-    player.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
-    target.links.player = player
-    if target.audio is not None:
-        player.startTransmit(target.audio)
-    return {}
-
-
-def cmd_stop_wav(rt: Runtime, call: str) -> dict[str, Any]:
-    target = rt.call(call)
-    player = target.links.player
-    if player is not None and target.audio is not None:
-        player.stopTransmit(target.audio)
-    target.links.player = None
-    return {}
-
-
-def cmd_start_recording(rt: Runtime, call: str, path: str) -> dict[str, Any]:
-    """Record what the phone hears: the call's decoded audio at the bridge clock (16 kHz, 16-bit mono)."""
-    target = rt.call(call)
-    if target.links.recorder is not None:
-        raise ValueError(f"call {call} is already recording to {target.links.recorder_path}")
-    recorder = pj.AudioMediaRecorder()
-    recorder.createRecorder(path)
-    target.links.recorder = recorder
-    target.links.recorder_path = path
-    if target.audio is not None:
-        target.audio.startTransmit(recorder)
-    return {"path": path}
-
-
-def cmd_stop_recording(rt: Runtime, call: str) -> dict[str, Any]:
-    """Destroy the recorder: only then does pjmedia write the final RIFF/data sizes."""
-    target = rt.calls.get(call)
-    if target is None:  # already ended and released: its recording was finalised then
-        return {"path": ""}
-    recorder, path = target.links.recorder, target.links.recorder_path
-    if recorder is None:
-        return {"path": ""}
-    if target.audio is not None and not target.disconnected:
-        target.audio.stopTransmit(recorder)
-    target.links.recorder, target.links.recorder_path = None, ""
-    del recorder
-    return {"path": path}
-
-
 def cmd_auto_answer(rt: Runtime, code: int | None = 200, delay: float = 0.0,
                     ring: int | None = None) -> dict[str, Any]:
     rt.auto_answer = {"code": code, "delay": delay, "ring": ring}
@@ -424,7 +313,8 @@ def cmd_quit(rt: Runtime, unregister: bool = False) -> dict[str, Any]:
 
 
 COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {
-    name[4:]: fn for name, fn in globals().items() if name.startswith("cmd_") and callable(fn)
+    name[4:]: fn for module in (globals(), vars(media_commands)) for name, fn in module.items()
+    if name.startswith("cmd_") and callable(fn)
 }
 COMMANDS["ringing"] = lambda rt, call, code=180, headers=None: cmd_answer(rt, call, code, headers)
 

@@ -247,6 +247,9 @@ class AgentCall(pj.Call):
     @guarded
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         self.event("transfer_status", code=prm.statusCode, reason=prm.reason, final=bool(prm.finalNotify))
+        if prm.finalNotify and 200 <= prm.statusCode < 300 and not self.disconnected:
+            # What desk phones do once the transfer target answered: leave the call (BYE).
+            self.hangup(pj.CallOpParam(True))
 
     @guarded
     def onCallReplaceRequest(self, prm: pj.OnCallReplaceRequestParam) -> None:
