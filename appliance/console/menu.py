@@ -15,10 +15,10 @@ import subprocess
 from collections.abc import Callable
 
 from appliance.console.dialog import Ask, Cancelled, Flow, Reply, Step, Ui, Work
+from appliance.console.factory_reset import FactoryResetError
 from appliance.console.network_dialog import set_network
 from appliance.console.pin import PinLimiter
 from appliance.console.services import ConsoleServices, parse_ping_target
-from appliance.console.factory_reset import FactoryResetError
 from appliance.errors import ApplianceError
 from appliance.passwords import generate_password, hash_password, verify_password
 
@@ -253,7 +253,9 @@ class Menu:
         yield from self.ui.pause()
 
     def _ping(self, now: float) -> Flow[None]:
-        target = yield from self.ui.ask_value("Host or IPv4 address to ping (empty to go back)", _optional(parse_ping_target))
+        target = yield from self.ui.ask_value(
+            "Host or IPv4 address to ping (empty to go back)", _optional(parse_ping_target)
+        )
         if target is None:
             return
         self.ui.say(f"Pinging {target} ...")

@@ -8,12 +8,14 @@ remote session, or walked away, gets the old settings back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface
 
 from appliance.console.dialog import Flow, Ui
 from appliance.console.services import ConsoleServices
 from appliance.network.model import (
     InterfaceConfig,
+    Mode,
     Role,
     check_gateway,
     check_host_in_network,
@@ -25,10 +27,10 @@ from appliance.network.model import (
 )
 
 NONE_WORDS = ("none", "-")
-MODES = {"d": "dhcp", "dhcp": "dhcp", "s": "static", "static": "static"}
+MODES: dict[str, Mode] = {"d": "dhcp", "dhcp": "dhcp", "s": "static", "static": "static"}
 
 
-def _gateway_parser(interface: IPv4Interface):  # type: ignore[no-untyped-def]
+def _gateway_parser(interface: IPv4Interface) -> Callable[[str], IPv4Address | None]:
     def parse(text: str) -> IPv4Address | None:
         if text.strip().lower() in NONE_WORDS:
             return None
@@ -43,7 +45,9 @@ def _dns_parser(text: str) -> tuple[IPv4Address, ...]:
     return () if text.strip().lower() in NONE_WORDS else parse_dns_list(text)
 
 
-def ask_static(ui: Ui, current: InterfaceConfig) -> Flow[tuple[IPv4Interface, IPv4Address | None, tuple[IPv4Address, ...]]]:
+def ask_static(
+    ui: Ui, current: InterfaceConfig
+) -> Flow[tuple[IPv4Interface, IPv4Address | None, tuple[IPv4Address, ...]]]:
     """Address and netmask (re-asked together when they do not make a host address), gateway, DNS."""
     old = current.address if current.mode == "static" else None
     while True:
@@ -90,14 +94,15 @@ def set_network(ui: Ui, services: ConsoleServices, role: Role, confirm_timeout: 
     ui.say(f"--- Set {role.upper()} network ({current.device}) " + "-" * 30)
     ui.say(f"Now: {current.describe()}")
     mode = yield from ui.ask_choice("Mode: d = DHCP, s = static", MODES, default=current.mode)
-    vlan = yield from ui.ask_value("VLAN id (1-4094, 'none' for untagged)", parse_vlan, default=str(current.vlan or "none"))
-    if mode == "static":
-        interface, gateway, dns = yield from ask_static(ui, current)
-        candidate = dict(mode="static", address=interface, gateway=gateway, dns=dns)
-    else:
-        candidate = dict(mode="dhcp")
+    vlan = yield from ui.ask_value(
+        "VLAN id (1-4094, 'none' for untagged)", parse_vlan, default=str(current.vlan or "none")
+    )
     try:
-        new = InterfaceConfig(role, current.device, vlan=vlan, **candidate)  # type: ignore[arg-type]
+        if mode == "static":
+            interface, gateway, dns = yield from ask_static(ui, current)
+            new = InterfaceConfig(role, current.device, "static", interface, gateway, dns, vlan)
+        else:
+            new = InterfaceConfig(role, current.device, "dhcp", vlan=vlan)
         new_settings = settings.with_interface(new)
     except ValueError as err:
         ui.say(f"These settings cannot be used: {err}.")

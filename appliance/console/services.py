@@ -163,7 +163,8 @@ class BoxServices:
 
         port = "" if self.config.web_port == 443 else f":{self.config.web_port}"
         found = live_addresses(self.network.current(), self.network.context)
-        return [f"https://{found[role].ip}{port}/" for role in ("lan", "wan") if found.get(role) is not None]  # type: ignore[union-attr]
+        addresses = [found.get(role) for role in ("lan", "wan")]
+        return [f"https://{address.ip}{port}/" for address in addresses if address is not None]
 
     def health_lines(self) -> list[str]:
         if self._health is not None:
@@ -191,8 +192,13 @@ class BoxServices:
         argv = [*self.config.ping_command, "--", parse_ping_target(target)]
         try:
             done = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
-                timeout=self.config.ping_timeout, check=False,
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=self.config.ping_timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             return PingResult(False, (f"no result within {self.config.ping_timeout:g} s",))
@@ -214,8 +220,13 @@ class BoxServices:
     def _run(self, argv: Sequence[str]) -> tuple[bool, str]:
         try:
             done = subprocess.run(
-                list(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
-                timeout=self.config.command_timeout, check=False,
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=self.config.command_timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             return False, f"no result within {self.config.command_timeout:g} s"

@@ -8,7 +8,7 @@ needs: CRLF line ends and nothing but printable ASCII.
 from __future__ import annotations
 
 from appliance.console.menu import Menu
-from appliance.console.terminal import Cancel, LineDiscipline, Line, Overflow
+from appliance.console.terminal import Cancel, Line, LineDiscipline, Overflow
 
 
 def to_terminal(text: str) -> bytes:

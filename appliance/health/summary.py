@@ -63,9 +63,10 @@ def board_health(
     except (OSError, ImportError) as err:
         log.info("no I2C bus %d: %s", bus_number, err)
         detail = f"no I2C bus /dev/i2c-{bus_number}"
-        return BoardHealth(TemperatureReading(SensorState.ABSENT, detail=detail), RtcReading(SensorState.ABSENT, detail=detail))
+        return BoardHealth(
+            TemperatureReading(SensorState.ABSENT, detail=detail), RtcReading(SensorState.ABSENT, detail=detail)
+        )
     with real_bus:
         return BoardHealth(
             tmp102.read_temperature(real_bus, temperature_address), ds3231.read_rtc(real_bus, rtc_address)
         )
-

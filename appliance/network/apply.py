@@ -91,7 +91,9 @@ def apply(
     else:
         if not verify:
             return ApplyResult(ok=True)
-        changed = [config for config in settings.interfaces() if previous is None or previous.get(config.role) != config]
+        changed = [
+            config for config in settings.interfaces() if previous is None or previous.get(config.role) != config
+        ]
         problems, warnings = check(changed, ctx)
         if not problems:
             return ApplyResult(ok=True, warnings=warnings)

@@ -116,8 +116,15 @@ def write_hook(ctx: NetContext, ifname: str, metric: int) -> Path:
     """The script udhcpc calls: our Python hook with this interface's metric and our paths."""
     script = ctx.run_dir / f"udhcpc-{ifname}.sh"
     argv = [
-        sys.executable, "-m", "appliance.network.dhcp_hook",
-        "--run-dir", str(ctx.run_dir), "--resolv", str(ctx.resolv_conf), "--metric", str(metric),
+        sys.executable,
+        "-m",
+        "appliance.network.dhcp_hook",
+        "--run-dir",
+        str(ctx.run_dir),
+        "--resolv",
+        str(ctx.resolv_conf),
+        "--metric",
+        str(metric),
     ]
     atomic_write(script, "#!/bin/sh\nexec " + " ".join(shlex.quote(arg) for arg in argv) + ' "$@"\n')
     script.chmod(0o755)
@@ -129,14 +136,30 @@ def start(ctx: NetContext, ifname: str, metric: int) -> None:
     stop(ctx, ifname)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     hook = write_hook(ctx, ifname, metric)
-    argv = ctx.command([
-        *ctx.dhcp_client, "-f", "-i", ifname, "-s", str(hook), "-p", str(pid_path(ctx.run_dir, ifname)),
-        "-t", str(ctx.dhcp_tries), "-T", str(ctx.dhcp_retry_interval), "-A", str(ctx.dhcp_retry_interval),
-    ])
+    argv = ctx.command(
+        [
+            *ctx.dhcp_client,
+            "-f",
+            "-i",
+            ifname,
+            "-s",
+            str(hook),
+            "-p",
+            str(pid_path(ctx.run_dir, ifname)),
+            "-t",
+            str(ctx.dhcp_tries),
+            "-T",
+            str(ctx.dhcp_retry_interval),
+            "-A",
+            str(ctx.dhcp_retry_interval),
+        ]
+    )
     log.info("starting DHCP client: %s", shlex.join(argv))
     with open(ctx.run_dir / f"udhcpc-{ifname}.log", "ab") as output:
         try:
-            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True)
+            child = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True
+            )
         except OSError as err:
             raise NetworkError(f"cannot start the DHCP client {ctx.dhcp_client[0]}: {err}") from err
     _children[ifname] = child

@@ -29,7 +29,9 @@ class SettingsLike(Protocol):
 class NetworkManager:
     """Load, apply, confirm and revert the box's network settings."""
 
-    def __init__(self, settings: SettingsLike, ctx: NetContext | None = None, *, defaults: NetworkSettings | None = None) -> None:
+    def __init__(
+        self, settings: SettingsLike, ctx: NetContext | None = None, *, defaults: NetworkSettings | None = None
+    ) -> None:
         self._settings = settings
         self._ctx = ctx or NetContext()
         self._defaults = defaults or default_settings()

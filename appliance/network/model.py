@@ -34,7 +34,9 @@ def parse_ipv4(text: str, what: str = "address") -> IPv4Address:
     try:
         return IPv4Address(value)
     except ValueError as err:
-        raise ValueError(f"{what} '{value}' is not an IPv4 address: each number must be 0-255, no leading zeros") from err
+        raise ValueError(
+            f"{what} '{value}' is not an IPv4 address: each number must be 0-255, no leading zeros"
+        ) from err
 
 
 def parse_host_ipv4(text: str, what: str = "address") -> IPv4Address:
@@ -157,7 +159,7 @@ class InterfaceConfig:
 
     def describe(self) -> str:
         """One line: 'static 192.168.1.10/24 gw 192.168.1.1 dns 1.1.1.1 on eth0.10'."""
-        parts = [self.mode]
+        parts: list[str] = [self.mode]
         if self.address is not None:
             parts.append(str(self.address))
         if self.gateway is not None:
@@ -218,7 +220,9 @@ class NetworkSettings:
             if self.lan.ifname == self.wan.ifname:
                 raise ValueError(f"WAN and LAN cannot both use {self.wan.ifname}")
             if self.wan.address and self.lan.address and self.wan.address.network.overlaps(self.lan.address.network):
-                raise ValueError(f"WAN subnet {self.wan.address.network} overlaps LAN subnet {self.lan.address.network}")
+                raise ValueError(
+                    f"WAN subnet {self.wan.address.network} overlaps LAN subnet {self.lan.address.network}"
+                )
 
     def interfaces(self) -> tuple[InterfaceConfig, ...]:
         """Configured interfaces, WAN first."""

@@ -88,7 +88,14 @@ def ensure_vlan(ipr: IPRoute, parent: LinkState, name: str, vlan_id: int) -> Lin
     if existing is not None:
         if existing.kind == "vlan" and existing.vlan_id == vlan_id and existing.parent == parent.index:
             return existing
-        log.info("replacing %s (kind %s, vlan %s) by VLAN %d on %s", name, existing.kind, existing.vlan_id, vlan_id, parent.name)
+        log.info(
+            "replacing %s (kind %s, vlan %s) by VLAN %d on %s",
+            name,
+            existing.kind,
+            existing.vlan_id,
+            vlan_id,
+            parent.name,
+        )
         ipr.link("del", index=existing.index)
     try:
         ipr.link("add", ifname=name, kind="vlan", link=parent.index, vlan_id=vlan_id)

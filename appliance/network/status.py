@@ -20,16 +20,19 @@ class LinkStatus:
     carrier: bool
     mac: str | None
     addresses: tuple[IPv4Interface, ...]
+    present: bool = True
 
     def describe(self) -> str:
-        state = "up" if self.up and self.carrier else ("no carrier" if self.up else "down")
         label = f"{self.role.upper()} " if self.role else ""
+        if not self.present:
+            return f"{label}{self.name}: device missing"
+        state = "up" if self.up and self.carrier else ("no carrier" if self.up else "down")
         addresses = ", ".join(map(str, self.addresses)) or "no address"
         return f"{label}{self.name}: {state}, {addresses}" + (f" [{self.mac}]" if self.mac else "")
 
 
 def link_statuses(settings: NetworkSettings | None, ctx: NetContext | None = None) -> list[LinkStatus]:
-    """Every device but loopback, with its role from `settings`."""
+    """Every device but loopback, with its role from `settings`; configured devices that are absent too."""
     ctx = ctx or NetContext()
     roles = {config.ifname: config.role for config in settings.interfaces()} if settings else {}
     with ctx.iproute() as ipr:
@@ -45,6 +48,12 @@ def link_statuses(settings: NetworkSettings | None, ctx: NetContext | None = Non
             for link in netlink.links(ipr)
             if link.name != "lo"
         ]
+    seen = {status.name for status in found}
+    found += [
+        LinkStatus(name, role, up=False, carrier=False, mac=None, addresses=(), present=False)
+        for name, role in roles.items()
+        if name not in seen
+    ]
     order = {"wan": 0, "lan": 1}
     return sorted(found, key=lambda status: (order.get(status.role or "", 2), status.name))
 

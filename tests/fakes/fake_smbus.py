@@ -134,7 +134,10 @@ class FakeTMP102:
                 self.registers[tmp102.REG_CONFIG] = value & 0xFFFF
                 if was_extended != self.extended:
                     # the next conversion comes out in the new format
-                    msb, lsb = self.registers[tmp102.REG_TEMPERATURE] >> 8, self.registers[tmp102.REG_TEMPERATURE] & 0xFF
+                    msb, lsb = (
+                        self.registers[tmp102.REG_TEMPERATURE] >> 8,
+                        self.registers[tmp102.REG_TEMPERATURE] & 0xFF,
+                    )
                     self.celsius = tmp102.decode_temperature(msb, lsb)
             else:
                 self.registers[self.pointer] = value & 0xFFF0
@@ -151,7 +154,9 @@ class FakeDS3231:
     REGISTER_COUNT = 0x13
     READ_ONLY = {0x11, 0x12}  # temperature
 
-    def __init__(self, time: dt.datetime | None = None, *, oscillator_stopped: bool = True, celsius: float = 25.0) -> None:
+    def __init__(
+        self, time: dt.datetime | None = None, *, oscillator_stopped: bool = True, celsius: float = 25.0
+    ) -> None:
         self.registers = [0] * self.REGISTER_COUNT
         self.registers[ds3231.REG_CONTROL] = 0x1C  # power-on: INTCN, RS2, RS1
         self.registers[ds3231.REG_STATUS] = 0x88 if oscillator_stopped else 0x08  # OSF at first power-up, EN32kHz
@@ -164,7 +169,9 @@ class FakeDS3231:
         self.registers[0:7] = ds3231.encode_time(when)
         if twelve_hour:
             hour12 = when.hour % 12 or 12
-            self.registers[2] = ds3231.HOURS_12H | (ds3231.HOURS_PM if when.hour >= 12 else 0) | ds3231.int_to_bcd(hour12)
+            self.registers[2] = (
+                ds3231.HOURS_12H | (ds3231.HOURS_PM if when.hour >= 12 else 0) | ds3231.int_to_bcd(hour12)
+            )
 
     def set_temperature(self, celsius: float) -> None:
         quarters = round(celsius * 4)

@@ -27,10 +27,10 @@ from appliance.network import (
     NetworkManager,
     NetworkSettings,
     apply,
+    dhcp,
     link_statuses,
     live_addresses,
 )
-from appliance.network import dhcp
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +78,9 @@ class Namespaces:
         )
 
     def in_box(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", self.box, *argv], capture_output=True, text=True, check=check, timeout=20)
+        return subprocess.run(
+            ["ip", "netns", "exec", self.box, *argv], capture_output=True, text=True, check=check, timeout=20
+        )
 
     def addresses(self, dev: str) -> list[str]:
         data = json.loads(ip("-n", self.box, "-j", "-4", "addr", "show", "dev", dev).stdout or "[]")
@@ -124,7 +126,9 @@ def ns(tmp_path: Path) -> Iterator[Namespaces]:
             ip("netns", "del", name, check=False)
 
 
-def static(role: str, device: str, address: str, gateway: IPv4Address | str | None = None, **extra: object) -> InterfaceConfig:
+def static(
+    role: str, device: str, address: str, gateway: IPv4Address | str | None = None, **extra: object
+) -> InterfaceConfig:
     return InterfaceConfig(
         role,  # type: ignore[arg-type]
         device,
@@ -141,11 +145,26 @@ def dnsmasq(ns: Namespaces) -> Iterator[subprocess.Popen[bytes]]:
     if binary is None:
         pytest.skip("dnsmasq is not installed (scripts/install-system-deps.sh installs dnsmasq-base)")
     argv = [
-        "ip", "netns", "exec", ns.peer, binary, "--keep-in-foreground", "--no-daemon", "--conf-file=/dev/null",
-        "--port=0", "--no-resolv", "--no-hosts", "--user=root", "--interface=wanp", "--bind-interfaces",
-        "--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h", f"--dhcp-option=option:router,{WAN_GW}",
-        "--dhcp-option=option:dns-server,10.77.0.53", "--domain=office.test",
-        f"--dhcp-leasefile={ns.tmp / 'dnsmasq.leases'}", "--log-dhcp",
+        "ip",
+        "netns",
+        "exec",
+        ns.peer,
+        binary,
+        "--keep-in-foreground",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--no-resolv",
+        "--no-hosts",
+        "--user=root",
+        "--interface=wanp",
+        "--bind-interfaces",
+        "--dhcp-range=10.77.0.100,10.77.0.150,255.255.255.0,1h",
+        f"--dhcp-option=option:router,{WAN_GW}",
+        "--dhcp-option=option:dns-server,10.77.0.53",
+        "--domain=office.test",
+        f"--dhcp-leasefile={ns.tmp / 'dnsmasq.leases'}",
+        "--log-dhcp",
     ]
     log = open(ns.tmp / "dnsmasq.log", "wb")
     server = subprocess.Popen(argv, stdout=log, stderr=log)
@@ -255,7 +274,9 @@ def test_missing_device_is_refused_and_rolled_back(ns: Namespaces) -> None:
 
 def test_unplugged_port_is_reported_but_not_rolled_back(ns: Namespaces) -> None:
     ip("-n", ns.peer, "link", "set", "lanp", "down")  # the LAN cable is "unplugged"
-    settings = NetworkSettings(wan=static("wan", "wan0", "10.77.0.2/24", WAN_GW), lan=static("lan", "lan0", "192.168.50.2/24", LAN_GW))
+    settings = NetworkSettings(
+        wan=static("wan", "wan0", "10.77.0.2/24", WAN_GW), lan=static("lan", "lan0", "192.168.50.2/24", LAN_GW)
+    )
     result = apply(settings, None, ns.context(grace=1.0))
     assert result.ok
     assert result.warnings == ("LAN (lan0): no carrier (cable unplugged?), settings not verified",)
@@ -310,3 +331,15 @@ def test_manager_saves_only_confirmed_changes_and_reverts_others(ns: Namespaces)
     manager.confirm()
     assert NetworkSettings.from_dict(store["network.settings"]) == second
     assert ns.addresses("wan0") == ["10.77.0.5/24"]
+
+
+def test_status_lists_links_and_names_configured_devices_that_are_missing(ns: Namespaces) -> None:
+    settings = NetworkSettings(
+        wan=static("wan", "wan0", "10.77.0.2/24", WAN_GW), lan=static("lan", "lan9", "192.168.50.2/24")
+    )
+    assert apply(NetworkSettings(wan=settings.wan), None, ns.context()).ok
+    described = [status.describe() for status in link_statuses(settings, ns.context())]
+    assert described[0].startswith("WAN wan0: up, 10.77.0.2/24 [")
+    assert described[1] == "LAN lan9: device missing"
+    assert described[2].startswith("lan0: down, no address")
+    assert live_addresses(settings, ns.context()) == {"wan": IPv4Interface("10.77.0.2/24"), "lan": None}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import select
-import sys
 import threading
 import time
 import tty
@@ -169,7 +168,9 @@ class Box:
         return self.calls_log.read_text().splitlines() if self.calls_log.exists() else []
 
     def services(self) -> PtyServices:
-        return PtyServices(self.config, self.settings, self.network, health=lambda: ["Board temperature: 41.5 C", "RTC: absent"])  # type: ignore[arg-type]
+        return PtyServices(
+            self.config, self.settings, self.network, health=lambda: ["Board temperature: 41.5 C", "RTC: absent"]
+        )  # type: ignore[arg-type]
 
     def start(self) -> None:
         """Start a console on the pty (again, after `stop`, to model a restart)."""
@@ -178,7 +179,13 @@ class Box:
         thread = threading.Thread(
             target=run_console,
             args=(args,),
-            kwargs={"config": self.config, "services": self.services(), "stop": stop, "clock": self.clock, "poll_interval": 0.02},
+            kwargs={
+                "config": self.config,
+                "services": self.services(),
+                "stop": stop,
+                "clock": self.clock,
+                "poll_interval": 0.02,
+            },
             daemon=True,
         )
         thread.start()
@@ -213,7 +220,7 @@ def box(tmp_path: Path) -> Iterator[Box]:
     # `appliance init` stand-in: fails once if asked to (an interrupted reset), else lays down a fresh tree
     init = write_script(
         bin_dir / "appliance-init",
-        f'{log_call}\n'
+        f"{log_call}\n"
         f'if [ -e {tmp_path}/init-fails ]; then rm {tmp_path}/init-fails; echo "disk full" >&2; exit 1; fi\n'
         'mkdir -p "$2/logs" && echo fresh > "$2/pbx.sqlite3"',
     )

@@ -422,7 +422,7 @@ def test_pin_is_asked_not_echoed_and_wrong_pins_lock_the_prompt(console: Box) ->
     console.settings["console.pin_hash"] = hash_password("4321", log2_n=10)
     term = console.term
     term.expect("Press ENTER to open the menu.")
-    for attempt in range(3):
+    for _ in range(3):
         term.line("")
         term.expect("Console PIN: ")
         term.line("1111")

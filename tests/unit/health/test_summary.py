@@ -9,7 +9,9 @@ from tests.fakes.fake_smbus import FakeDS3231, FakeSMBus, FakeTMP102
 
 
 def test_summary_lists_both_chips() -> None:
-    bus = FakeSMBus({0x48: FakeTMP102(41.0), 0x68: FakeDS3231(dt.datetime(2025, 1, 2, 3, 4, 5), oscillator_stopped=False)})
+    bus = FakeSMBus(
+        {0x48: FakeTMP102(41.0), 0x68: FakeDS3231(dt.datetime(2025, 1, 2, 3, 4, 5), oscillator_stopped=False)}
+    )
     health = board_health(bus)
     assert health.lines() == ["Board temperature: 41.0 C", "RTC: 2025-01-02 03:04:05 UTC"]
     assert health.as_dict()["rtc"]["time"] == "2025-01-02T03:04:05"
