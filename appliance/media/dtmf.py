@@ -64,19 +64,26 @@ class DtmfDetector:
                  reverse_twist_db: float = 6.0, relative_peak_db: float = 6.0,
                  min_tone_fraction: float = 0.6) -> None:
         self.sample_rate = sample_rate
-        self.block = round(0.01275 * sample_rate)
-        self.hop = self.block // 2
+        self.hop = round(0.01275 * sample_rate / 2)
+        self.block = 2 * self.hop
+        # Blocks overlap by half, so each block's DFT is the sum of its two halves' DFTs
+        # against the first and second half of the basis: every half-block is projected once.
         n = np.arange(self.block)[:, None]
         freqs = np.array(ROWS + COLS)[None, :]
         w = 2 * np.pi * freqs * n / sample_rate
-        self._basis = np.ascontiguousarray(np.hstack([np.cos(w), np.sin(w)]))
+        basis = np.hstack([np.cos(w), np.sin(w)])  # (block, 16)
+        self._halves_basis = np.ascontiguousarray(np.hstack([basis[:self.hop], basis[self.hop:]]))
         # Power of a sine of peak amplitude A at one of the frequencies: (A * block / 2) ** 2.
         min_amp = DBM0_PEAK * 10 ** (min_level_dbm0 / 20)
         self._min_power = (min_amp * self.block / 2) ** 2
+        # Two such tones put at least 4 * min_power / block into a block's energy; half of
+        # that is a safe floor under which a block cannot be a hit (the quick path for silence).
+        self._min_energy = 2 * self._min_power / self.block
         self._normal_twist = _db(normal_twist_db)
         self._reverse_twist = _db(reverse_twist_db)
         self._relative_peak = _db(relative_peak_db)
-        self._min_fraction = min_tone_fraction
+        # Tone power as a fraction of block energy: a sine's DFT power is energy * block / 2.
+        self._fraction_scale = 2.0 / (self.block * min_tone_fraction)
         self.reset()
 
     def reset(self) -> None:
@@ -87,41 +94,45 @@ class DtmfDetector:
         self._misses = 0
         self.current: str | None = None  # the digit being held, once reported
 
-    def _classify(self, blocks: np.ndarray) -> list[str | None]:
-        proj = blocks @ self._basis
-        power = proj[:, :8] ** 2 + proj[:, 8:] ** 2
-        rows, cols = power[:, :4], power[:, 4:]
-        r = rows.argmax(axis=1)
-        c = cols.argmax(axis=1)
-        idx = np.arange(len(blocks))
-        row_p, col_p = rows[idx, r], cols[idx, c]
-        rows_other = rows.copy()
-        rows_other[idx, r] = 0.0
-        cols_other = cols.copy()
-        cols_other[idx, c] = 0.0
-        energy = np.einsum("ij,ij->i", blocks, blocks)
-        # Tone power as a fraction of block energy: a sine's DFT power is energy * block / 2.
-        fraction = (row_p + col_p) * 2.0 / (self.block * np.maximum(energy, 1e-9))
+    def _classify(self, halves: np.ndarray) -> list[str | None]:
+        """Hits for the blocks formed by consecutive pairs of half-blocks."""
+        count = halves.shape[0] - 1
+        half_energy = np.einsum("ij,ij->i", halves, halves)
+        energy = half_energy[:-1] + half_energy[1:]
+        if energy.max() < self._min_energy:
+            return [None] * count
+        proj = halves @ self._halves_basis
+        proj = proj[:-1, :16] + proj[1:, 16:]
+        sq = proj * proj
+        power = sq[:, :8] + sq[:, 8:]
+        rows = np.sort(power[:, :4], axis=1)
+        cols = np.sort(power[:, 4:], axis=1)
+        row_p, col_p = rows[:, 3], cols[:, 3]
         ok = ((row_p >= self._min_power) & (col_p >= self._min_power)
               & (col_p * self._normal_twist >= row_p) & (col_p <= row_p * self._reverse_twist)
-              & (rows_other.max(axis=1) * self._relative_peak <= row_p)
-              & (cols_other.max(axis=1) * self._relative_peak <= col_p)
-              & (fraction >= self._min_fraction))
-        return [KEYPAD[ri][ci] if good else None for ri, ci, good in zip(r.tolist(), c.tolist(), ok.tolist())]
+              & (rows[:, 2] * self._relative_peak <= row_p) & (cols[:, 2] * self._relative_peak <= col_p)
+              & ((row_p + col_p) * self._fraction_scale >= energy))
+        if not ok.any():
+            return [None] * count
+        r = power[:, :4].argmax(axis=1).tolist()
+        c = power[:, 4:].argmax(axis=1).tolist()
+        return [KEYPAD[r[i]][c[i]] if good else None for i, good in enumerate(ok.tolist())]
 
     def feed(self, pcm: np.ndarray) -> list[str]:
         """Feed int16 samples; returns the digits whose start was confirmed in them."""
-        samples = np.asarray(pcm, dtype=np.float64)
         if self._pending.size:
-            samples = np.concatenate((self._pending, samples))
-        if samples.size < self.block:
-            self._pending = samples
+            samples = np.concatenate((self._pending, pcm))
+        else:
+            samples = np.asarray(pcm, dtype=np.float64)
+        halves = samples.size // self.hop
+        if halves < 2:
+            self._pending = samples.astype(np.float64)
             return []
-        count = (samples.size - self.block) // self.hop + 1
-        blocks = np.lib.stride_tricks.sliding_window_view(samples, self.block)[::self.hop][:count]
-        self._pending = samples[count * self.hop:]
+        # Keep the last whole half-block: it is the first half of the next block.
+        self._pending = samples[(halves - 1) * self.hop:].astype(np.float64)
+        hits = self._classify(samples[:halves * self.hop].reshape(halves, self.hop).astype(np.float64, copy=False))
         digits = []
-        for hit in self._classify(blocks):
+        for hit in hits:
             if hit is None:
                 self._misses += 1
                 if self._misses >= 2:  # one odd block inside a tone does not break its run

@@ -89,32 +89,32 @@ def _as_index(pcm: np.ndarray) -> np.ndarray:
 
 def ulaw_encode(pcm: np.ndarray) -> bytes:
     """Encode int16 samples to µ-law bytes."""
-    return ULAW_ENCODE[_as_index(pcm)].tobytes()
+    return ULAW_ENCODE.take(_as_index(pcm)).tobytes()
 
 
 def alaw_encode(pcm: np.ndarray) -> bytes:
     """Encode int16 samples to A-law bytes."""
-    return ALAW_ENCODE[_as_index(pcm)].tobytes()
+    return ALAW_ENCODE.take(_as_index(pcm)).tobytes()
 
 
 def ulaw_decode(data: bytes) -> np.ndarray:
     """Decode µ-law bytes to int16 samples."""
-    return ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return ULAW_DECODE.take(np.frombuffer(data, dtype=np.uint8))
 
 
 def alaw_decode(data: bytes) -> np.ndarray:
     """Decode A-law bytes to int16 samples."""
-    return ALAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return ALAW_DECODE.take(np.frombuffer(data, dtype=np.uint8))
 
 
 def ulaw_to_alaw(data: bytes) -> bytes:
     """Transcode µ-law bytes to A-law without leaving the 8-bit domain."""
-    return ULAW_TO_ALAW[np.frombuffer(data, dtype=np.uint8)].tobytes()
+    return ULAW_TO_ALAW.take(np.frombuffer(data, dtype=np.uint8)).tobytes()
 
 
 def alaw_to_ulaw(data: bytes) -> bytes:
     """Transcode A-law bytes to µ-law without leaving the 8-bit domain."""
-    return ALAW_TO_ULAW[np.frombuffer(data, dtype=np.uint8)].tobytes()
+    return ALAW_TO_ULAW.take(np.frombuffer(data, dtype=np.uint8)).tobytes()
 
 
 ULAW_SILENCE = 0xFF  # µ-law code of 0

@@ -118,33 +118,42 @@ class G722Decoder:
 _M = 31  # filter length 2*_M + 1 = 63 taps; _M odd so the zero taps fall on even offsets
 _n = np.arange(-_M, _M + 1)
 _h = 0.5 * np.sinc(_n / 2) * np.kaiser(2 * _M + 1, 7.0)
-_h /= _h.sum()
+# Exact half-band: centre 1/2 and the odd taps summing to 1/2, so both polyphase branches
+# have unit DC gain (no DC ripple in the upsampler) and the odd branch is a pure delay.
+_h[_n % 2 != 0] *= 0.5 / _h[_n % 2 != 0].sum()
 HALF_BAND = _h
 _H_ODD = np.ascontiguousarray(_h[_n % 2 != 0])  # the 32 non-trivial taps (odd offsets)
-_CENTRE = float(_h[_M])
 _HIST = _H_ODD.size - 1  # 31 samples of history for the polyphase branch
 del _n, _h
 
 
 def _to_int16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+    np.rint(x, out=x)
+    np.clip(x, -32768, 32767, out=x)
+    return x.astype(np.int16)
 
 
 class Upsampler2:
     """8 kHz -> 16 kHz, stateful across frames; group delay 31 samples at 16 kHz."""
 
     def __init__(self) -> None:
-        self._hist = np.zeros(_HIST, dtype=np.float64)
+        self._buf = np.zeros(_HIST, dtype=np.float64)  # history, then room for the frame
+        self._taps = 2.0 * _H_ODD  # x2 gain restores the level after zero insertion
 
     def process(self, pcm8k: np.ndarray) -> np.ndarray:
-        x = np.concatenate((self._hist, np.asarray(pcm8k, dtype=np.float64)))
-        n = x.size - _HIST
+        n = len(pcm8k)
+        buf = self._buf
+        if buf.size != _HIST + n:
+            grown = np.zeros(_HIST + n, dtype=np.float64)
+            grown[:_HIST] = buf[buf.size - _HIST:]
+            buf = self._buf = grown
+        buf[_HIST:] = pcm8k
         out = np.empty(2 * n, dtype=np.float64)
         # Even outputs are the filtered branch, odd ones the (delayed) input itself: the
-        # half-band filter has one non-zero tap of value 1 (after the x2 gain) at odd offsets.
-        out[0::2] = 2.0 * np.convolve(x, _H_ODD, "valid")
-        out[1::2] = 2.0 * _CENTRE * x[16:16 + n]
-        self._hist = x[n:]
+        # half-band filter has one non-zero tap at odd offsets, of value 1 after the gain.
+        out[0::2] = np.convolve(buf, self._taps, "valid")
+        out[1::2] = buf[16:16 + n]
+        buf[:_HIST] = buf[n:n + _HIST]
         return _to_int16(out)
 
 
@@ -152,20 +161,30 @@ class Downsampler2:
     """16 kHz -> 8 kHz, stateful across frames (an odd sample left over waits for the next call)."""
 
     def __init__(self) -> None:
-        self._even_hist = np.zeros(_HIST, dtype=np.float64)
-        self._odd_hist = np.zeros(16, dtype=np.float64)
-        self._pending = np.zeros(0, dtype=np.float64)
+        self._even = np.zeros(_HIST, dtype=np.float64)  # history of even-indexed input samples
+        self._odd = np.zeros(16, dtype=np.float64)  # history of odd-indexed input samples
+        self._pending: np.ndarray | None = None
 
     def process(self, pcm16k: np.ndarray) -> np.ndarray:
-        x = np.asarray(pcm16k, dtype=np.float64)
-        if self._pending.size:
+        x = np.asarray(pcm16k)
+        if self._pending is not None:
             x = np.concatenate((self._pending, x))
-        usable = x.size & ~1
-        self._pending = x[usable:]
-        e = np.concatenate((self._even_hist, x[0:usable:2]))
-        o = np.concatenate((self._odd_hist, x[1:usable:2]))
-        n = usable // 2
-        y = np.convolve(e, _H_ODD, "valid") + _CENTRE * o[:n]
-        self._even_hist = e[n:]
-        self._odd_hist = o[n:]
+            self._pending = None
+        if x.size & 1:
+            self._pending = x[-1:].copy()
+            x = x[:-1]
+        n = x.size // 2
+        even, odd = self._even, self._odd
+        if even.size != _HIST + n:
+            grown_even = np.zeros(_HIST + n, dtype=np.float64)
+            grown_even[:_HIST] = even[even.size - _HIST:]
+            grown_odd = np.zeros(16 + n, dtype=np.float64)
+            grown_odd[:16] = odd[odd.size - 16:]
+            even, odd = self._even, self._odd = grown_even, grown_odd
+        even[_HIST:] = x[0::2]
+        odd[16:] = x[1::2]
+        y = np.convolve(even, _H_ODD, "valid")
+        y += 0.5 * odd[:n]
+        even[:_HIST] = even[n:n + _HIST]
+        odd[:16] = odd[n:n + 16]
         return _to_int16(y)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -139,6 +142,20 @@ def test_speech_like_noise_does_not_talk_off():
     speech = x * envelope
     speech *= dbm0_to_peak(-6) / np.abs(speech).max()
     assert detect(to_pcm(speech)) == ""
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+@pytest.mark.parametrize("voice", ["en", "en-us+f3", "de", "fr", "zh"])
+def test_synthesised_speech_does_not_talk_off(tmp_path, voice):
+    from appliance.media.wav import read_wav
+
+    text = ("The quick brown fox jumps over the lazy dog. Please leave a message after the tone; "
+            "press one for sales, two for support, star to repeat. Eins zwei drei vier fünf sechs.")
+    path = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, capture_output=True)
+    speech = read_wav(path).astype(np.float64)
+    for gain in (0.5, 1.0, 3.0):
+        assert detect(to_pcm(speech * gain)) == ""
 
 
 def test_white_noise_does_not_talk_off():
