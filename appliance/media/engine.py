@@ -1,0 +1,462 @@
+"""The asyncio media engine the B2BUA drives: endpoints, two-party relays, conferences, players and recorders.
+
+One engine owns a UDP port range and ONE 20 ms clock task for everything clocked (transcoding, mixing, players,
+recorders, DTMF senders, RTCP and timeouts).  Two-party calls whose legs share a codec are relayed packet by
+packet inside the receive handler and never reach the clock.  Who hears whom is recomputed by the pure
+`routing.plan_routes` each time a connection, player, recorder or direction changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import inspect
+import itertools
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from appliance.errors import ApplianceError
+from appliance.media import g711
+from appliance.media.clock import TickClock
+from appliance.media.endpoint import Endpoint, _RtpProtocol
+from appliance.media.mixer import Mixer, mix_outputs, silence
+from appliance.media.players import ArraySource, DtmfOut, Player, Recorder, ToneSource
+from appliance.media.routing import NodeState, Route, plan_routes
+from appliance.media.rtp import ntp_timestamp
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MediaEngine", "MediaError", "PortsExhausted"]
+
+_U2A = g711.ULAW_TO_ALAW.tobytes()  # 256-byte tables for bytes.translate on relayed G.711 payloads
+_A2U = g711.ALAW_TO_ULAW.tobytes()
+_G711_SWAP = {("PCMU", "PCMA"): _U2A, ("PCMA", "PCMU"): _A2U}
+HOUSEKEEPING_TICKS = 50  # once a second
+
+
+class MediaError(ApplianceError):
+    """A media engine request that cannot be carried out."""
+
+
+class PortsExhausted(MediaError):
+    """No free even/odd RTP/RTCP port pair is left in the configured range."""
+
+
+class PortAllocator:
+    """Even RTP ports of a range, handed out round-robin so a just-freed port is not reused at once."""
+
+    def __init__(self, port_min: int, port_max: int) -> None:
+        first = port_min + (port_min % 2)
+        if port_max - first < 1:
+            raise ValueError(f"RTP port range {port_min}-{port_max} holds no even/odd pair")
+        self.ports = list(range(first, port_max, 2))  # port+1 must be <= port_max
+        self.ports = [p for p in self.ports if p + 1 <= port_max]
+        self.in_use: set[int] = set()
+        self._cursor = 0
+
+    def candidates(self) -> list[int]:
+        """Free ports in the order to try them, starting after the last one handed out."""
+        n = len(self.ports)
+        order = [self.ports[(self._cursor + i) % n] for i in range(n)]
+        return [p for p in order if p not in self.in_use]
+
+    def take(self, port: int) -> None:
+        self.in_use.add(port)
+        self._cursor = (self.ports.index(port) + 1) % len(self.ports)
+
+    def release(self, port: int) -> None:
+        self.in_use.discard(port)
+
+
+class MediaEngine:
+    """Create with the address and port range to use, `await start()`, then create endpoints and connect them."""
+
+    def __init__(self, host: str = "127.0.0.1", port_min: int = 10000, port_max: int = 20000,
+                 tone_country: str = "us", *, tick: float = 0.020, jitter_min_ms: int = 40,
+                 jitter_max_ms: int = 200, cname: str | None = None) -> None:
+        self.host = host
+        self.ports = PortAllocator(port_min, port_max)
+        self.tone_country = tone_country
+        self.jitter_min_ms = jitter_min_ms
+        self.jitter_max_ms = jitter_max_ms
+        self.cname = cname or f"pbx@{host}"
+        self.clock = TickClock(tick)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock_task: asyncio.Task[None] | None = None
+        self._wall_anchor = (0.0, 0.0)
+        self._keys = itertools.count(1)
+        self.endpoints: dict[int, Endpoint] = {}
+        self._bridge: dict[Endpoint, Endpoint] = {}
+        self._member_of: dict[Endpoint, Mixer] = {}
+        self._mixers: dict[int, Mixer] = {}
+        self._monitor: dict[Endpoint, tuple[Endpoint, bool]] = {}
+        self._routes: dict[Endpoint, Route] = {}
+        self._clocked: list[Endpoint] = []
+        self._decoded: list[Endpoint] = []
+        self._groups: dict[int, list[Endpoint]] = {}
+        self._players: list[Player] = []
+        self._tones: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start the clock; endpoints can be created from now on."""
+        self._loop = asyncio.get_running_loop()
+        # The only wall-clock reading: anchors RTCP NTP timestamps to the loop's monotonic time.
+        self._wall_anchor = (time.time(), self._loop.time())
+        self._clock_task = asyncio.create_task(self._run_clock(), name="media-clock")
+
+    async def close(self) -> None:
+        """Close every endpoint and stop the clock."""
+        for endpoint in list(self.endpoints.values()):
+            await self._close_endpoint(endpoint)
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+            try:
+                await self._clock_task
+            except asyncio.CancelledError:
+                pass
+            self._clock_task = None
+
+    def loop_time(self) -> float:
+        assert self._loop is not None, "MediaEngine.start() has not been awaited"
+        return self._loop.time()
+
+    def ntp(self, now: float) -> int:
+        """64-bit NTP timestamp for a loop time (RTCP SR, RTT)."""
+        wall, mono = self._wall_anchor
+        return ntp_timestamp(wall + (now - mono))
+
+    @property
+    def tones(self) -> Any:
+        """The country's tone set (tones.tone_set): .dial .ringback .busy .congestion .call_waiting."""
+        if self._tones is None:
+            from appliance.media.tones import tone_set
+            self._tones = tone_set(self.tone_country)
+        return self._tones
+
+    # ------------------------------------------------------------------ endpoints
+
+    async def create_endpoint(self) -> Endpoint:
+        """Bind an even RTP port and the next odd one for RTCP, skipping ports other programs hold."""
+        if self._loop is None:
+            raise MediaError("MediaEngine.start() must be awaited before creating endpoints")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        busy = 0
+        for port in self.ports.candidates():
+            socks = []
+            try:
+                for p in (port, port + 1):
+                    sock = socket.socket(family, socket.SOCK_DGRAM)
+                    socks.append(sock)
+                    sock.setblocking(False)
+                    sock.bind((self.host, p))
+            except OSError as err:
+                for sock in socks:
+                    sock.close()
+                if err.errno not in (errno.EADDRINUSE, errno.EACCES):
+                    raise MediaError(f"cannot bind RTP port {port} on {self.host}: {err}") from err
+                busy += 1
+                continue
+            self.ports.take(port)
+            endpoint = Endpoint(self, next(self._keys), self.host, port)
+            try:
+                transport, _ = await self._loop.create_datagram_endpoint(
+                    lambda: _RtpProtocol(endpoint, rtcp=False), sock=socks[0])
+                rtcp_transport, _ = await self._loop.create_datagram_endpoint(
+                    lambda: _RtpProtocol(endpoint, rtcp=True), sock=socks[1])
+            except BaseException:
+                self.ports.release(port)
+                for sock in socks:
+                    sock.close()
+                raise
+            endpoint._transport = transport  # type: ignore[assignment]
+            endpoint._rtcp_transport = rtcp_transport  # type: ignore[assignment]
+            endpoint._sendto = transport.sendto  # type: ignore[attr-defined]
+            self.endpoints[endpoint.key] = endpoint
+            self._replan()
+            return endpoint
+        raise PortsExhausted(
+            f"no free RTP/RTCP port pair in {self.ports.ports[0]}-{self.ports.ports[-1] + 1} on {self.host}: "
+            f"{len(self.ports.in_use)} pairs in use by this engine, {busy} held by other programs")
+
+    async def _close_endpoint(self, endpoint: Endpoint) -> None:
+        if endpoint.closed:
+            return
+        endpoint.closed = True
+        self.disconnect(endpoint)
+        for listener, (target, _) in list(self._monitor.items()):
+            if target is endpoint:
+                del self._monitor[listener]
+        if endpoint.player is not None:
+            endpoint.player.stop()
+        if endpoint.recorder is not None:
+            await endpoint.recorder.stop()
+        endpoint._dtmf_out = None
+        endpoint._sendto = _closed_sendto
+        closing = []
+        for transport in (endpoint._transport, endpoint._rtcp_transport):
+            if transport is not None:
+                transport.close()
+                closing.append(transport.get_protocol().closed)  # type: ignore[attr-defined]
+        # The loop closes the socket a little later; wait so the port can be bound again at once.
+        if closing:
+            await asyncio.wait(closing, timeout=1.0)
+        self.endpoints.pop(endpoint.key, None)
+        self.ports.release(endpoint.local_port)
+        self._replan()
+
+    # ------------------------------------------------------------------ connections
+
+    def connect(self, a: Endpoint, b: Endpoint) -> None:
+        """Two-party bridge: relay packets when the codecs allow it, else transcode on the clock."""
+        if a is b:
+            raise MediaError("cannot connect an endpoint to itself")
+        for endpoint in (a, b):
+            self._detach(endpoint)
+        self._bridge[a] = b
+        self._bridge[b] = a
+        self._replan()
+
+    def disconnect(self, endpoint: Endpoint) -> None:
+        """Take `endpoint` out of its bridge, conference or monitoring; its bridge peer then hears nothing."""
+        self._detach(endpoint)
+        self._replan()
+
+    def _detach(self, endpoint: Endpoint) -> None:
+        peer = self._bridge.pop(endpoint, None)
+        if peer is not None:
+            self._bridge.pop(peer, None)
+        mixer = self._member_of.pop(endpoint, None)
+        if mixer is not None:
+            mixer.members.remove(endpoint)
+            self._groups[mixer.key] = list(mixer.members)
+        self._monitor.pop(endpoint, None)
+
+    def create_mixer(self) -> Mixer:
+        """A conference: every member hears the sum of the others (N−1), mixed on the clock."""
+        mixer = Mixer(self, next(self._keys))
+        self._mixers[mixer.key] = mixer
+        self._groups[mixer.key] = []
+        return mixer
+
+    def _mixer_add(self, mixer: Mixer, endpoint: Endpoint) -> None:
+        if self._member_of.get(endpoint) is mixer:
+            return
+        self._detach(endpoint)
+        mixer.members.append(endpoint)
+        self._member_of[endpoint] = mixer
+        self._groups[mixer.key] = list(mixer.members)
+        self._replan()
+
+    def _mixer_remove(self, mixer: Mixer, endpoint: Endpoint) -> None:
+        if self._member_of.get(endpoint) is mixer:
+            self._detach(endpoint)
+            self._replan()
+
+    def monitor(self, target: Endpoint, listener: Endpoint, whisper: bool = False) -> None:
+        """`listener` hears both directions of `target`'s conversation; with whisper, `target` also hears it."""
+        if target is listener:
+            raise MediaError("an endpoint cannot monitor itself")
+        self._detach(listener)
+        self._monitor[listener] = (target, whisper)
+        self._replan()
+
+    # ------------------------------------------------------------------ routing
+
+    def _relayable(self, a: Endpoint, b: Endpoint) -> bool:
+        if a.codec_name is None or b.codec_name is None or a.codec_name == b.codec_name:
+            return True
+        return (a.codec_name, b.codec_name) in _G711_SWAP
+
+    def _relay_map(self, src: Endpoint, dst: Endpoint) -> dict[int, tuple[int, bytes | None]] | None:
+        """Payload-type (and G.711 law) mapping for packets relayed from src to dst; None means unchanged."""
+        if src.codec_name is None or dst.codec_name is None:
+            return None
+        table = _G711_SWAP.get((src.codec_name, dst.codec_name))
+        if (table is None and src.payload_type == dst.payload_type
+                and src.telephone_event_pt == dst.telephone_event_pt):
+            return None
+        mapping: dict[int, tuple[int, bytes | None]] = {src._codec_pt: (dst._codec_pt, table)}
+        if src.telephone_event_pt is not None and dst.telephone_event_pt is not None:
+            mapping[src.telephone_event_pt] = (dst.telephone_event_pt, None)
+        return mapping
+
+    def _replan(self) -> None:
+        """Recompute who hears whom and push the result into the endpoints' hot-path fields."""
+        nodes: dict[Any, NodeState] = {}
+        for endpoint in self.endpoints.values():
+            peer = self._bridge.get(endpoint)
+            mixer = self._member_of.get(endpoint)
+            watch = self._monitor.get(endpoint)
+            nodes[endpoint] = NodeState(
+                bridge=peer, relayable=peer is not None and self._relayable(peer, endpoint),
+                mixer=mixer.key if mixer else None,
+                override=endpoint.player is not None or endpoint._dtmf_out is not None,
+                listens_to=watch[0] if watch else None, whisper=bool(watch and watch[1]),
+                can_send=endpoint.can_send, record=endpoint.recorder is not None, detect=endpoint.detect_inband)
+        routes = plan_routes(nodes)
+        for endpoint in self.endpoints.values():
+            endpoint._relay = None
+            endpoint._relay_map = None
+        for endpoint, route in routes.items():
+            source = route.relay_from
+            if source is not None:
+                source._relay = endpoint
+                source._relay_map = self._relay_map(source, endpoint)
+            endpoint._tap = route.decode
+            if not route.decode:
+                endpoint._jitter = None  # free the buffer: this endpoint's audio is relayed, not decoded
+            previous = self._routes.get(endpoint)
+            if previous is not None and previous.clocked and not route.clocked:
+                endpoint._end_talkspurt()
+        self._routes = routes
+        self._clocked = [ep for ep, route in routes.items() if route.clocked]
+        self._decoded = [ep for ep, route in routes.items() if route.decode]
+
+    def route_of(self, endpoint: Endpoint) -> Route:
+        """The current route of an endpoint (for tests and diagnostics)."""
+        return self._routes[endpoint]
+
+    # ------------------------------------------------------------------ players, recorders, DTMF
+
+    def _play(self, endpoint: Endpoint, source: Any, loop: bool) -> Player:
+        if isinstance(source, np.ndarray):
+            frames: ArraySource | ToneSource = ArraySource(source, loop)
+        elif isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+            from appliance.media.wav import read_wav
+            frames = ArraySource(read_wav(source), loop)
+        else:
+            frames = ToneSource(source, loop)
+        if endpoint.player is not None:
+            endpoint.player.stop()
+        player = Player(endpoint, frames, self._player_finished)
+        endpoint.player = player
+        self._players.append(player)
+        self._replan()
+        return player
+
+    def _player_finished(self, player: Player) -> None:
+        if player in self._players:
+            self._players.remove(player)
+        endpoint = player.endpoint
+        if endpoint.player is player:
+            endpoint.player = None
+            endpoint._end_talkspurt()
+            self._replan()
+
+    def _record(self, endpoint: Endpoint, path: str) -> Recorder:
+        if endpoint.recorder is not None:
+            raise MediaError(f"endpoint {endpoint.local_port} is already recording to {endpoint.recorder.path}")
+        recorder = Recorder(endpoint, path, self._recorder_stopped)
+        endpoint.recorder = recorder
+        self._replan()
+        return recorder
+
+    def _recorder_stopped(self, recorder: Recorder) -> None:
+        if recorder.endpoint.recorder is recorder:
+            recorder.endpoint.recorder = None
+            self._replan()
+
+    def _send_dtmf(self, endpoint: Endpoint, digit: str, duration_ms: int) -> None:
+        if endpoint._dtmf_out is None:
+            endpoint._dtmf_out = DtmfOut(endpoint, self._dtmf_idle)
+            endpoint._dtmf_out.add(digit, duration_ms)
+            self._replan()
+        else:
+            endpoint._dtmf_out.add(digit, duration_ms)
+
+    def _dtmf_idle(self, out: DtmfOut) -> None:
+        if out.endpoint._dtmf_out is out:
+            out.endpoint._dtmf_out = None
+            out.endpoint._end_talkspurt()
+            self._replan()
+
+    def _new_jitter_buffer(self, endpoint: Endpoint) -> Any:
+        from appliance.media.jitter import JitterBuffer
+        return JitterBuffer(frame_ms=endpoint.ptime, clock_rate=int(endpoint._rate),
+                            min_delay_ms=self.jitter_min_ms, max_delay_ms=self.jitter_max_ms)
+
+    # ------------------------------------------------------------------ events to the B2BUA
+
+    def _emit_dtmf(self, endpoint: Endpoint, digit: str) -> None:
+        _call(endpoint.on_dtmf, digit, what=f"on_dtmf of endpoint {endpoint.local_port}")
+
+    def _emit_timeout(self, endpoint: Endpoint) -> None:
+        log.info("endpoint %s: no RTP for %.0f s", endpoint.local_port, endpoint.timeout)
+        _call(endpoint.on_timeout, what=f"on_timeout of endpoint {endpoint.local_port}")
+
+    # ------------------------------------------------------------------ the clock
+
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        clock = self.clock
+        clock.start(loop.time())
+        while True:
+            await asyncio.sleep(clock.delay(loop.time()))
+            now = loop.time()
+            for _ in range(clock.due(now)):
+                try:
+                    self._tick(now)
+                except Exception:  # one bad frame must not stop every call's audio
+                    log.exception("media tick failed")
+                clock.advance()
+
+    def _tick(self, now: float) -> None:
+        """One 20 ms step: decode what is listened to, mix, send generated audio, feed recorders/detectors."""
+        inputs: dict[Any, np.ndarray] = {}
+        for endpoint in self._decoded:
+            frame = endpoint._pull_frame(now)
+            if frame is not None:
+                inputs[endpoint] = frame
+            if endpoint.recorder is not None:
+                endpoint.recorder.write(frame)
+            if endpoint._detect_inband and frame is not None:
+                self._detect(endpoint, frame)
+        clocked = self._clocked
+        outputs = mix_outputs(inputs, self._routes, self._groups, clocked) if clocked else {}
+        for endpoint in clocked:
+            if endpoint._dtmf_out is not None:
+                endpoint._dtmf_out.tick(now)
+            elif endpoint.player is not None:
+                frame = endpoint.player.read_frame()
+                if frame is not None:
+                    endpoint._send_frame(frame, now)
+            else:
+                endpoint._send_frame(outputs.get(endpoint, silence()), now)
+        for player in list(self._players):
+            # Players on endpoints that cannot send (held) still advance, so they end on time.
+            route = self._routes.get(player.endpoint)
+            if route is None or not route.clocked:
+                player.read_frame()
+        if self.clock.total_ticks % HOUSEKEEPING_TICKS == 0:
+            for endpoint in list(self.endpoints.values()):
+                endpoint._housekeeping(now)
+
+    def _detect(self, endpoint: Endpoint, frame: np.ndarray) -> None:
+        if endpoint._detector is None:
+            from appliance.media.dtmf import DtmfDetector
+            endpoint._detector = DtmfDetector()
+        for digit in endpoint._detector.feed(frame):
+            self._emit_dtmf(endpoint, digit)
+
+
+def _closed_sendto(data: bytes, addr: Any) -> None:
+    """Send function of a closed endpoint: relays still pointing at it drop silently."""
+
+
+def _call(callback: Callable[..., Any] | None, *args: Any, what: str) -> None:
+    """Run a B2BUA callback; its errors are logged, never allowed into the receive path or the clock."""
+    if callback is None:
+        return
+    try:
+        result = callback(*args)
+        if inspect.isawaitable(result):
+            asyncio.ensure_future(result)
+    except Exception:
+        log.exception("%s raised", what)
