@@ -167,18 +167,21 @@ class TelephoneEvent:
 
     @classmethod
     def parse(cls, data: bytes) -> TelephoneEvent:
+        """Parse the first 4 bytes of a payload; ValueError if shorter."""
         if len(data) < 4:
             raise ValueError(f"telephone-event payload too short: {len(data)} bytes")
         event, flags, duration = _EVENT.unpack_from(data)
         return cls(event, bool(flags & 0x80), flags & 0x3F, duration)
 
     def serialize(self) -> bytes:
+        """The 4-byte payload (R bit zero)."""
         if not 0 <= self.volume <= 63 or not 0 <= self.duration <= 0xFFFF or not 0 <= self.event <= 255:
             raise ValueError(f"telephone-event field out of range: {self}")
         return _EVENT.pack(self.event, (0x80 if self.end else 0) | self.volume, self.duration)
 
     @property
     def digit(self) -> str | None:
+        """The DTMF digit of events 0-15, else None."""
         return EVENTS[self.event] if self.event < len(EVENTS) else None
 
 

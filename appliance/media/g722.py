@@ -89,6 +89,7 @@ class G722Encoder:
         return out.raw[:n]
 
     def close(self) -> None:
+        """Free the spandsp state now (it is also freed when the object is collected)."""
         self._finalizer()
 
 
@@ -110,6 +111,7 @@ class G722Decoder:
         return out[:n]
 
     def close(self) -> None:
+        """Free the spandsp state now (it is also freed when the object is collected)."""
         self._finalizer()
 
 
@@ -141,6 +143,7 @@ class Upsampler2:
         self._taps = 2.0 * _H_ODD  # x2 gain restores the level after zero insertion
 
     def process(self, pcm8k: np.ndarray) -> np.ndarray:
+        """Twice as many int16 samples at 16 kHz."""
         n = len(pcm8k)
         buf = self._buf
         if buf.size != _HIST + n:
@@ -166,6 +169,7 @@ class Downsampler2:
         self._pending: np.ndarray | None = None
 
     def process(self, pcm16k: np.ndarray) -> np.ndarray:
+        """Half as many int16 samples at 8 kHz."""
         x = np.asarray(pcm16k)
         if self._pending is not None:
             x = np.concatenate((self._pending, x))

@@ -92,6 +92,7 @@ class JitterBuffer:
 
     @property
     def target_delay_ms(self) -> float:
+        """The delay the buffer currently aims for."""
         return self._target * 1000
 
     @property

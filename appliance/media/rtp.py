@@ -143,10 +143,12 @@ class ReportBlock:
 
     @classmethod
     def parse(cls, data: bytes, pos: int = 0) -> ReportBlock:
+        """Parse the 24-byte block at `pos`."""
         ssrc, fraction, lost, highest, jitter, lsr, dlsr = cls._STRUCT.unpack_from(data, pos)
         return cls(ssrc, fraction, int.from_bytes(lost, "big", signed=True), highest, jitter, lsr, dlsr)
 
     def serialize(self) -> bytes:
+        """The 24-byte block."""
         lost = max(-(1 << 23), min((1 << 23) - 1, self.cumulative_lost))
         return self._STRUCT.pack(self.ssrc, self.fraction_lost, lost.to_bytes(3, "big", signed=True),
                                  self.highest_sequence & 0xFFFFFFFF, self.jitter, self.lsr, self.dlsr)
@@ -180,6 +182,7 @@ class SenderReport:
 
     @classmethod
     def parse(cls, data: bytes, count: int) -> SenderReport:
+        """Parse the body that follows the 4-byte header; ValueError if malformed."""
         if len(data) < 24:
             raise ValueError("RTCP SR shorter than its sender info")
         ssrc, ntp, rtp_ts, packets, octets = struct.unpack_from("!IQIII", data)
@@ -187,6 +190,7 @@ class SenderReport:
         return cls(ssrc, ntp, rtp_ts, packets, octets, reports, bytes(data[24 + 24 * count:]))
 
     def serialize(self) -> bytes:
+        """The packet, RTCP header included."""
         body = struct.pack("!IQIII", self.ssrc, self.ntp_timestamp, self.rtp_timestamp & 0xFFFFFFFF,
                            self.packet_count & 0xFFFFFFFF, self.octet_count & 0xFFFFFFFF)
         body += b"".join(r.serialize() for r in self.reports) + self.extension
@@ -205,12 +209,14 @@ class ReceiverReport:
 
     @classmethod
     def parse(cls, data: bytes, count: int) -> ReceiverReport:
+        """Parse the body that follows the 4-byte header; ValueError if malformed."""
         if len(data) < 4:
             raise ValueError("RTCP RR shorter than its SSRC")
         (ssrc,) = struct.unpack_from("!I", data)
         return cls(ssrc, _parse_blocks(data, 4, count, len(data)), bytes(data[4 + 24 * count:]))
 
     def serialize(self) -> bytes:
+        """The packet, RTCP header included."""
         body = struct.pack("!I", self.ssrc) + b"".join(r.serialize() for r in self.reports)
         return _rtcp_header(len(self.reports), self.PACKET_TYPE, body + self.extension)
 
@@ -236,6 +242,7 @@ class SourceDescription:
 
     @classmethod
     def parse(cls, data: bytes, count: int) -> SourceDescription:
+        """Parse the body that follows the 4-byte header; ValueError if malformed."""
         chunks = []
         pos = 0
         for _ in range(count):
@@ -259,6 +266,7 @@ class SourceDescription:
         return cls(chunks)
 
     def serialize(self) -> bytes:
+        """The packet, RTCP header included."""
         body = bytearray()
         for chunk in self.chunks:
             body += struct.pack("!I", chunk.ssrc)
@@ -281,6 +289,7 @@ class Bye:
 
     @classmethod
     def parse(cls, data: bytes, count: int) -> Bye:
+        """Parse the body that follows the 4-byte header; ValueError if malformed."""
         if 4 * count > len(data):
             raise ValueError(f"RTCP BYE too short for {count} sources")
         sources = list(struct.unpack_from(f"!{count}I", data))
@@ -294,6 +303,7 @@ class Bye:
         return cls(sources, reason)
 
     def serialize(self) -> bytes:
+        """The packet, RTCP header included."""
         body = struct.pack(f"!{len(self.sources)}I", *self.sources)
         if self.reason:
             text = bytes([len(self.reason)]) + self.reason
@@ -311,9 +321,11 @@ class UnknownRtcp:
 
     @classmethod
     def parse(cls, data: bytes, count: int, packet_type: int = 0) -> UnknownRtcp:
+        """Parse the body that follows the 4-byte header; ValueError if malformed."""
         return cls(packet_type, count, bytes(data))
 
     def serialize(self) -> bytes:
+        """The packet, RTCP header included."""
         return _rtcp_header(self.count, self.packet_type, self.body)
 
 
@@ -476,14 +488,17 @@ class ReceptionStats:
 
     @property
     def received(self) -> int:
+        """Packets counted for this source (A.1: duplicates included)."""
         return self._received
 
     @property
     def extended_max(self) -> int:
+        """Highest sequence number received, extended with the wrap count."""
         return self.cycles + self.max_seq
 
     @property
     def expected(self) -> int:
+        """Packets expected from the base sequence to the highest received (A.3)."""
         if self.ssrc is None or self.probation:
             return 0
         return self.extended_max - self.base_seq + 1
@@ -509,6 +524,7 @@ class ReceptionStats:
 
     @property
     def jitter_ms(self) -> float:
+        """Interarrival jitter in milliseconds."""
         return self._jitter * 1000.0 / self.clock_rate
 
     def report_block(self, now: float) -> ReportBlock:

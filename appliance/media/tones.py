@@ -56,6 +56,7 @@ class TonePart:
 
     @property
     def silent(self) -> bool:
+        """True for a pause (frequency 0)."""
         return self.freq1 == 0 and self.freq2 == 0
 
     def __str__(self) -> str:

@@ -18,9 +18,12 @@ import os
 import struct
 import tempfile
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
 
 import numpy as np
 
@@ -43,7 +46,7 @@ class WavInfo:
     frames: int
 
 
-def _chunks(data: bytes):
+def _chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     pos = 12
     while pos + 8 <= len(data):
         chunk_id, size = struct.unpack_from("<4sI", data, pos)
@@ -187,7 +190,7 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def _discard(temp_path: str, fileobj) -> None:
+def _discard(temp_path: str, fileobj: BinaryIO) -> None:
     """Finaliser for a writer dropped without close(): remove its temporary file."""
     try:
         fileobj.close()
@@ -263,7 +266,8 @@ class WavWriter:
     def __enter__(self) -> WavWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is None:
             self.close()
         else:
