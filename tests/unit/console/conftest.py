@@ -172,16 +172,17 @@ class Box:
             self.config, self.settings, self.network, health=lambda: ["Board temperature: 41.5 C", "RTC: absent"]
         )  # type: ignore[arg-type]
 
-    def start(self) -> None:
+    def start(self, *, real_services: bool = False) -> None:
         """Start a console on the pty (again, after `stop`, to model a restart)."""
         stop = threading.Event()
+        services = None if real_services else self.services()
         args = argparse.Namespace(device=self.slave_path, baud=115200, data=str(self.data_dir))
         thread = threading.Thread(
             target=run_console,
             args=(args,),
             kwargs={
                 "config": self.config,
-                "services": self.services(),
+                "services": services,
                 "stop": stop,
                 "clock": self.clock,
                 "poll_interval": 0.02,

@@ -450,3 +450,26 @@ def test_unanswered_pin_prompt_falls_back_to_the_locked_prompt(console: Box) -> 
     console.term.expect("Console PIN: ")
     console.clock.advance(61)
     console.term.expect("Press ENTER to open the menu.")
+
+
+def test_real_services_write_the_new_password_hash_to_the_settings_store(box: Box) -> None:
+    from appliance.console.services import StoreSettings
+    from appliance.datadir import DataDir
+    from appliance.store import initialize_database
+
+    database = DataDir(box.data_dir).database_path
+    initialize_database(database).close()
+    StoreSettings(database).set("console.pin_hash", hash_password("2468", log2_n=10))
+    box.start(real_services=True)  # run_console builds the store, netlink and I2C services itself
+    term = box.term
+    term.expect("Press ENTER to open the menu.")
+    term.line("")
+    term.expect("Console PIN: ")
+    term.line("2468")
+    term.expect("Select [0-9]: ")
+    box.choose("6")
+    term.expect("[y/N]: ")
+    term.line("y")
+    screen = term.expect("shown only this once.")
+    password = re.search(r"\(user admin\):  (\S+)", screen).group(1)  # type: ignore[union-attr]
+    assert verify_password(password, StoreSettings(database).get("web.admin_password_hash"))
