@@ -51,7 +51,7 @@ class Pbx:
         self.writer = StoreWriter(datadir.database_path)
         self.wallclock = time.time
         self.location = LocationService()
-        self.auth = DigestAuthenticator(config.realm)
+        self.auth = DigestAuthenticator(config.realm, algorithms=tuple(config.digest_algorithms))
         self.states = ExtensionStates(lambda ext: self.location.is_registered(ext, self.wallclock()))
         self.location.subscribe(lambda aor: self.states.registration_changed(aor))
         self._tasks: list[asyncio.Task] = []
