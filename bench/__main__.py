@@ -1,0 +1,26 @@
+"""`python -m bench` (and `make bench`): run every benchmark in turn and print its figures."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHES = ["bench.media_primitives", "bench.sip_parse", "bench.media_relay", "bench.sip_load"]
+
+
+def main() -> int:
+    wanted = sys.argv[1:] or BENCHES
+    for name in wanted:
+        module = name if name.startswith("bench.") else f"bench.{name}"
+        print(f"\n=== {module} ===", flush=True)
+        try:
+            bench = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            print(f"(not available: {err})")
+            continue
+        bench.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
