@@ -223,9 +223,11 @@ class NameAddress:
                     raise ValueError(f"display name must be quoted: {display_text[:80]!r}")
                 else:
                     display = display_text
-            uri_text, rest = text[lt + 1 : gt], text[gt + 1 :]
+            uri_text, rest = text[lt + 1 : gt], text[gt + 1 :].lstrip(" \t")
             if not uri_text or uri_text[0] in " \t" or uri_text[-1] in " \t":
                 raise ValueError(f"whitespace inside <URI> in {text[:80]!r}")
+            if rest and rest[0] != ";":
+                raise ValueError(f"garbage after <URI> in {text[:80]!r}")
         else:
             # addr-spec: parameters after ';' belong to the header, not the URI (RFC 3261 §20); a URI
             # with ',', '?' or ';' must be in <…> (RFC 3261 §20.10, RFC 4475 §3.1.2.13).

@@ -298,12 +298,15 @@ def parse_message(data: bytes) -> Request | Response:
     if data[:1] == b"\r" or data[:1] == b"\n":
         data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: CRLFs before the start line are ignored
     end = data.find(b"\r\n\r\n")
-    bare = data.find(b"\n\n", 0, end if end >= 0 else len(data))  # tolerated: bare-LF line endings
-    if bare >= 0:
-        end, body_at = (bare - 1 if data[bare - 1 : bare] == b"\r" else bare), bare + 2
-    elif end >= 0:
-        body_at = end + 4
-    else:
+    body_at = end + 4
+    limit = end if end >= 0 else len(data)
+    # Tolerated: bare-LF line endings, also mixed with CRLF ("\n\n", "\r\n\n", "\n\r\n" ending the header).
+    for blank in (b"\n\n", b"\n\r\n"):
+        at = data.find(blank, 0, limit)
+        if at >= 0:
+            limit = at
+            end, body_at = (at - 1 if data[at - 1 : at] == b"\r" else at), at + len(blank)
+    if end < 0:
         end = body_at = len(data)
     head = data[:end].decode("utf-8", "surrogateescape")  # invalid UTF-8 survives, and round-trips
     if "\r" in head:
