@@ -11,6 +11,7 @@ import pytest
 
 from tests.audio import has_tone, tone_segments
 from tests.phones import Phone, PhoneCall
+from tests.phones.tls import self_signed_cert
 from tests.sip_client import SipClient, authorization, digest_response, parse_challenge
 from tests.sipp import run_sipp, scenario, start_sipp
 
@@ -86,6 +87,22 @@ def test_inband_dtmf_is_heard_as_its_two_frequencies(pair: Pair, tmp_path: Path)
     assert all(0.2 <= end - start <= 0.4 for start, end, _ in segments), segments
 
 
+def test_early_media_of_a_183_is_heard_before_the_answer(phone_factory,  # type: ignore[no-untyped-def]
+                                                         tmp_path: Path) -> None:
+    a, b = phone_factory.many("alice", "bob")
+    out = a.call(b.uri())
+    inc = b.wait_incoming()
+    inc.ringing(183)
+    inc.play_tone(425)
+    assert out.wait_state("early")["code"] == 183
+    out.wait_media("active")
+    heard = out.record(tmp_path / "ringback.wav")
+    time.sleep(0.6)
+    out.stop_recording()
+    assert out.state == "early"
+    assert has_tone(heard, 425, min_seconds=0.4)
+
+
 def test_hold_and_unhold_change_the_media_state_on_both_sides(pair: Pair) -> None:
     _, _, out, inc = pair
     out.hold()
@@ -103,6 +120,7 @@ def test_either_side_can_hang_up(pair: Pair, side: str) -> None:
     hanging.hangup()
     assert other.wait_disconnected()["code"] == 200
     hanging.wait_disconnected()
+    other.hangup()  # hanging up an ended call is harmless, as on a desk phone
 
 
 def test_busy_callee_gives_the_caller_486(phone_factory) -> None:  # type: ignore[no-untyped-def]
@@ -133,6 +151,17 @@ def test_calls_over_tcp_work_like_udp(phone_factory) -> None:  # type: ignore[no
     out.wait_confirmed()
     out.send_dtmf("9", method="info")
     assert inc.wait_dtmf(1) == "9"
+
+
+def test_calls_over_tls_work_with_a_self_signed_certificate(phone_factory,  # type: ignore[no-untyped-def]
+                                                             tmp_path: Path) -> None:
+    cert, key = self_signed_cert(tmp_path / "tls")
+    a, b = phone_factory.many("alice", "bob", transports=("tls",), tls_cert=cert, tls_key=key)
+    out = a.call(b.uri("tls"))
+    inc = b.wait_incoming()
+    assert "SIP/2.0/TLS" in (inc.header("Via") or "")
+    inc.answer()
+    out.wait_media("active")
 
 
 def test_auto_answer_rings_and_answers_after_the_delay(phone_factory) -> None:  # type: ignore[no-untyped-def]

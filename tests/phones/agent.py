@@ -43,6 +43,7 @@ class Runtime:
         self.reg_acc: Any = None
         self.calls: dict[str, Any] = {}
         self.retired: dict[str, float] = {}
+        self.ended: set[str] = set()
         self.buddies: dict[str, Any] = {}
         self.timers: list[tuple[float, str, int]] = []
         self.auto_answer: dict[str, Any] = {"code": None, "delay": 0.0, "ring": None}
@@ -71,6 +72,7 @@ class Runtime:
     def retire(self, handle: str) -> None:
         """Schedule a disconnected call for release; never deleted inside its own callback."""
         self.retired[handle] = time.monotonic() + 1.0
+        self.ended.add(handle)
 
     def reap(self, now: float) -> None:
         for handle, due in list(self.retired.items()):
@@ -86,8 +88,9 @@ class Runtime:
 
     def call(self, handle: str) -> Any:
         call = self.calls.get(handle)
-        if call is None:
-            raise KeyError(f"no call {handle!r} (known: {sorted(self.calls)})")
+        if call is None or call.disconnected:
+            state = "has ended" if handle in self.ended else "does not exist"
+            raise KeyError(f"call {handle!r} {state} (live calls: {sorted(h for h in self.calls if h not in self.ended)})")
         return call
 
     # -- media links --------------------------------------------------------------------------------------
@@ -119,7 +122,9 @@ class Runtime:
                 except pj.Error as err:
                     log.info("stopTransmit to recorder on %s: %s", call.handle, err.info())
             path, links.recorder, links.recorder_path = links.recorder_path, None, ""
-            self.emit("recording_stopped", call=call.handle, path=path)
+            from tests.phones.media_commands import await_wav_final
+
+            self.emit("recording_stopped", call=call.handle, path=path, final=await_wav_final(path))
 
     def codec_of(self, call: Any, index: int) -> str:
         import pjsua2 as pj

@@ -7,6 +7,9 @@ Runs only in the agent process. Sources (tone generators, players) and the recor
 
 from __future__ import annotations
 
+import struct
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
@@ -18,6 +21,29 @@ if TYPE_CHECKING:
 
 DTMF_SEND = {"rfc2833": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
 TONEGEN_MAX_MS = 32767  # ToneDesc.on_msec/off_msec are C shorts
+
+
+def await_wav_final(path: str, timeout: float = 1.0) -> bool:
+    """Wait until pjmedia has written a recorder's final header (data size = bytes after the header).
+
+    Destroying a recorder only queues its removal from the conference bridge; the bridge's clock thread
+    flushes the buffered samples and patches the sizes a frame or so later. Plain sleeps are enough (no
+    event pumping), so this is safe inside a pjsua2 callback.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            data = b""
+        offset = data.find(b"data", 12)
+        if offset >= 0 and len(data) >= offset + 8:
+            size = struct.unpack("<I", data[offset + 4:offset + 8])[0]
+            if size == len(data) - offset - 8 and (size > 0 or time.monotonic() > deadline - timeout + 0.1):
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
 
 
 def cmd_send_dtmf(rt: Runtime, call: str, digits: str, method: str = "rfc2833",
@@ -138,4 +164,4 @@ def cmd_stop_recording(rt: Runtime, call: str) -> dict[str, Any]:
         target.audio.stopTransmit(recorder)
     target.links.recorder, target.links.recorder_path = None, ""
     del recorder
-    return {"path": path}
+    return {"path": path, "final": await_wav_final(path)}

@@ -41,6 +41,7 @@ class Phone:
         self._cond = threading.Condition()
         self._next_id = 0
         self._incoming_seen = 0
+        self._reg_mark = 0
         self._calls: dict[str, PhoneCall] = {}
         self._closed = False
         self._reader = threading.Thread(target=self._read_events, name=f"phone-{name}", daemon=True)
@@ -149,24 +150,31 @@ class Phone:
     def register(self, registrar: str, user: str, password: str = "", realm: str = "*",
                  transport: str = "udp", expires: int = 300, contact_params: str = "",
                  contact_uri_params: str = "", domain: str = "", auth_user: str = "",
-                 headers: dict[str, str] | None = None, mwi: bool = False, retry_interval: int = 0) -> str:
-        """Start registering ``user`` at ``registrar`` ("host:port"); returns the account URI."""
-        self._reg_mark = len(self._events)
+                 headers: dict[str, str] | None = None, mwi: bool = False, retry_interval: int = 0,
+                 proxy: str = "") -> str:
+        """Start registering ``user`` at ``registrar`` ("host:port"); returns the account URI.
+
+        ``proxy`` ("host:port") routes every request of the account through it (outbound proxy), so that
+        ``call("sip:200@pbx.test")`` reaches the PBX whatever the URI's host. ``mwi`` subscribes to
+        message-summary; ``retry_interval`` 0 means no automatic retry after a failure.
+        """
+        with self._cond:
+            self._reg_mark = len(self._events)
         result = self.command("register", registrar=registrar, user=user, password=password, realm=realm,
                               transport=transport, expires=expires, contact_params=contact_params,
                               contact_uri_params=contact_uri_params, domain=domain, auth_user=auth_user,
-                              headers=headers or {}, mwi=mwi, retry_interval=retry_interval)
+                              headers=headers or {}, mwi=mwi, retry_interval=retry_interval, proxy=proxy)
         return str(result["uri"])
 
     def wait_reg_state(self, timeout: float = 5.0, code: int | None = None) -> dict[str, Any]:
         """Next reg_state event since the last register()/unregister() (optionally with a given code)."""
-        mark = getattr(self, "_reg_mark", 0)
+        mark = self._reg_mark
         return self.wait_event("reg_state", timeout, since=mark,
                                where=lambda e: code is None or e["code"] == code)
 
     def wait_registered(self, timeout: float = 5.0) -> dict[str, Any]:
         """Wait for a 2xx reg_state with expires > 0; fails at once on a final error."""
-        mark = getattr(self, "_reg_mark", 0)
+        mark = self._reg_mark
 
         def check() -> dict[str, Any] | None:
             for event in self._events[mark:]:
@@ -174,18 +182,19 @@ class Phone:
                     continue
                 if 200 <= event["code"] < 300 and event["expires"] > 0:
                     return event
-                if event["code"] >= 300 and event["code"] not in (401, 407):
+                if event["code"] >= 300:  # pjsua answers challenges itself: a 401/403 here is final
                     raise AssertionError(self._report(f"registration failed: {event['code']} {event['reason']}"))
             return None
 
         return self._wait(check, timeout, "successful registration")
 
     def unregister(self) -> None:
-        self._reg_mark = len(self._events)
+        with self._cond:
+            self._reg_mark = len(self._events)
         self.command("unregister")
 
     def wait_unregistered(self, timeout: float = 5.0) -> dict[str, Any]:
-        return self.wait_event("reg_state", timeout, since=getattr(self, "_reg_mark", 0),
+        return self.wait_event("reg_state", timeout, since=self._reg_mark,
                                where=lambda e: e["expires"] == 0 or not e["active"])
 
     def call(self, uri: str, headers: dict[str, str] | None = None, account: str = "") -> PhoneCall:
@@ -294,5 +303,5 @@ class Phone:
 
 
 def _brief(event: dict[str, Any]) -> str:
-    shown = {k: v for k, v in event.items() if k not in ("headers", "sdp", "t", "event")}
+    shown = {k: v for k, v in event.items() if k not in ("headers", "sdp", "body", "t", "event")}
     return f"{event.get('t', '')} {event['event']} {json.dumps(shown)[:300]}"

@@ -190,7 +190,8 @@ class AgentCall(pj.Call):
         tsx = prm.e.body.tsxState
         if prm.e.type == pj.PJSIP_EVENT_TSX_STATE and tsx.type == pj.PJSIP_EVENT_RX_MSG:
             msg = tsx.src.rdata.wholeMsg
-            fields = {"first_line": msg.split("\r\n", 1)[0], "headers": parse_headers(msg)}
+            fields = {"first_line": msg.split("\r\n", 1)[0], "headers": parse_headers(msg),
+                      "body": message_body(msg)}
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             # Finalise recordings first: once the controller sees "disconnected" the WAV files are complete.
             self.disconnected = True
