@@ -445,8 +445,9 @@ def _unescaped_nul(head: str) -> bool:
 
 def _error(problem: str, start: str, headers: Headers, is_request: bool) -> SipParseError:
     """A SipParseError carrying a partial request when a 400 can be built for it."""
-    if not is_request or not all(name in headers for name in ("Via", "From", "To", "Call-ID", "CSeq")):
-        return SipParseError(problem)
+    needed = [headers.get_fields(name) for name in ("Via", "From", "To", "Call-ID", "CSeq")]
+    if not is_request or not all(needed) or any("\x00" in v or "\r" in v for vs in needed for v in vs):
+        return SipParseError(problem)  # never echo a NUL or a bare CR back in the 400
     words = start.split(" ")
     cseq_words = (headers.get("CSeq") or "").split()
     method = words[0] if is_token(words[0]) else (cseq_words[-1] if cseq_words else "")
