@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 
 PERIOD = 0.020
+SERVERS = ["bare", "reader1", "reader", "engine", "engine-tp"]
 _PAYLOAD = struct.Struct("!IId")  # stream, sequence, send time (monotonic)
 _RTP = struct.Struct("!BBHII")
 
@@ -66,9 +67,10 @@ async def _serve(kind: str, calls: int, gen: tuple[str, int], base: int, rewrite
     loop = asyncio.get_running_loop()
     pairs: list[tuple[int, int]] = []
     keep: list[object] = []
-    if kind == "engine":
+    if kind.startswith("engine"):
         from appliance.media.engine import MediaEngine
-        engine = MediaEngine("127.0.0.1", base, base + 4 * calls + 200)
+        engine = MediaEngine("127.0.0.1", base, base + 4 * calls + 200,
+                             io="transport" if kind == "engine-tp" else "reader")
         await engine.start()
         keep.append(engine)
         for _ in range(calls):
@@ -105,6 +107,16 @@ async def _serve(kind: str, calls: int, gen: tuple[str, int], base: int, rewrite
                     forward.transports[me] = transport
                 transports = forward
                 keep.append(transports)
+            elif kind == "reader1":
+                def one(me: socket.socket, other: socket.socket) -> None:
+                    try:
+                        data, _ = me.recvfrom(2048)
+                        other.sendto(data, gen)
+                    except BlockingIOError:
+                        pass
+                loop.add_reader(a.fileno(), one, a, b)
+                loop.add_reader(b.fileno(), one, b, a)
+                keep.append((a, b))
             else:
                 def drain(me: socket.socket, other: socket.socket) -> None:
                     recvfrom, sendto = me.recvfrom, other.sendto
@@ -378,13 +390,23 @@ def handler_cost(iterations: int = 200_000) -> dict[str, float]:
 
 def _row(r: Result, reference: Result | None) -> str:
     ratio = f"{r.cpu_percent / reference.cpu_percent:5.2f}" if reference and reference.cpu_percent else "  -  "
-    return (f"{r.kind:7} {r.loop:8} {r.calls:6d} {r.pps:9.0f} {r.cpu_percent:6.1f} {r.cpu_us_per_packet:7.1f} "
+    return (f"{r.kind:9} {r.loop:8} {r.calls:6d} {r.pps:9.0f} {r.cpu_percent:6.1f} {r.cpu_us_per_packet:7.1f} "
             f"{r.rss_mb:7.1f} {r.loss * 100:7.3f} {r.latency_p50_ms:6.1f} {r.latency_p99_ms:6.1f} "
             f"{r.jitter_ms:6.3f} {ratio}")
 
 
-HEADER = ("server  loop      calls  pkts/s   CPU%  µs/pkt  RSS MB  loss %  p50ms  p99ms jit ms  vs bare\n"
-          + "-" * 100)
+HEADER = ("server    loop      calls  pkts/s   CPU%  µs/pkt  RSS MB  loss %  p50ms  p99ms jit ms  vs bare\n"
+          + "-" * 102)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def best_of(repeat: int, kind: str, loop: str, calls: int, duration: float, rewrite: bool = False) -> Result:
+    """The run with the lowest CPU cost per packet: other load on the host only ever adds to it."""
+    runs = [measure(kind, loop, calls, duration, rewrite) for _ in range(max(1, repeat))]
+    return min(runs, key=lambda r: (r.loss > 0.001, r.cpu_us_per_packet))
 
 
 def find_capacity(loop: str, duration: float, start: int = 100, limit: int = 4000) -> tuple[int, Result | None]:
@@ -414,10 +436,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--loops", default="asyncio,uvloop")
     parser.add_argument("--no-search", action="store_true", help="skip the capacity search")
-    parser.add_argument("--servers", default="bare,engine,reader")
+    parser.add_argument("--servers", default="bare,reader1,engine,engine-tp")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per configuration; the best one is shown")
     parser.add_argument("--rewrite", action="store_true", help=argparse.SUPPRESS)
     # Server mode (internal).
-    parser.add_argument("--serve", choices=["engine", "bare", "reader"])
+    parser.add_argument("--serve", choices=SERVERS)
     parser.add_argument("--loop", default="asyncio")
     parser.add_argument("--gen-host", default="127.0.0.1")
     parser.add_argument("--gen-port", type=int)
@@ -429,17 +452,18 @@ def main() -> None:
 
     loops = args.loops.split(",")
     print(f"media relay benchmark: {args.calls} calls × 2 directions × 50 pkt/s, {args.duration:.0f} s per run, "
-          f"server pinned to CPU 0, generator to CPU 1\n")
+          f"best of {args.repeat}; server pinned to CPU 0, generator to CPU 1; load average {_load()}\n")
     print(HEADER)
     for loop in loops:
         reference = None
         for kind in args.servers.split(","):
-            r = measure(kind, loop, args.calls, args.duration)
+            r = best_of(args.repeat, kind, loop, args.calls, args.duration)
             reference = reference or (r if kind == "bare" else None)
             print(_row(r, reference), flush=True)
-        r = measure("engine", loop, args.calls, args.duration, rewrite=True)
+        r = best_of(args.repeat, "engine", loop, args.calls, args.duration, rewrite=True)
         r.kind = "eng+pt"
         print(_row(r, reference), flush=True)
+    print(f"load average after: {_load()}")
     print("\nhandler cost without syscalls (µs per packet, default loop):")
     for label, cost in handler_cost().items():
         print(f"  {label:28} {cost:6.2f}")

@@ -21,6 +21,7 @@ import numpy as np
 from appliance.media import rtcp_session
 from appliance.media.codecs import AudioCodec, new_codec
 from appliance.media.rtp import RtpPacket
+from appliance.media.sockets import SocketPair
 
 if TYPE_CHECKING:
     from appliance.media.engine import MediaEngine
@@ -43,36 +44,29 @@ def payload_offset(data: bytes) -> int:
     return offset
 
 
-class _RtpProtocol(asyncio.DatagramProtocol):
-    """Adapter from the loop's datagram transport to the endpoint; replaced by a bound method on the hot path."""
-
-    def __init__(self, endpoint: Endpoint, rtcp: bool) -> None:
-        self.endpoint = endpoint
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # The transport looks up `datagram_received` on the instance, so binding the endpoint's handler here
-        # saves one Python call per packet under both asyncio and uvloop.
-        self.datagram_received = endpoint._on_rtcp if rtcp else endpoint._on_rtp  # type: ignore[method-assign]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("RTP socket error on port %s: %s", self.endpoint.local_port, exc)
-
-
 class Endpoint:
     """An RTP port pair; created by `MediaEngine.create_endpoint()`, driven by the engine's tick."""
+
+    # Slots: a thousand endpoints stay small, and the hot path's attribute reads skip the instance dict.
+    __slots__ = ("_base_seq", "_codec", "_codec_pt", "_cycles", "_detect_inband", "_detector", "_dtmf_out",
+                 "_dtmf_rx", "_engine", "_jitter", "_jitter_ts", "_latched", "_max_seq", "_pending", "_rate",
+                 "_receiving", "_relay", "_relay_map", "_remote", "_remote_ssrc", "_rtcp_port_given",
+                 "_rtcp_remote", "_rtcp_sendto", "_rx_fifo", "_rx_mark", "_sdp_remote", "_sendto", "_seq",
+                 "_sockets", "_talking", "_tap", "_te_pt", "_time", "_timed_out", "_transit", "_ts", "_tx_until",
+                 "bytes_in", "bytes_out", "closed", "codec_name", "direction", "dropped", "generated_bytes",
+                 "generated_packets", "key", "local_host", "local_port", "on_dtmf", "on_timeout", "packets_in",
+                 "packets_out", "payload_type", "player", "ptime", "recorder", "relay_dtmf", "rtcp", "rtcp_mux",
+                 "ssrc", "telephone_event_pt", "timeout")
 
     def __init__(self, engine: MediaEngine, key: int, host: str, port: int) -> None:
         self._engine = engine
         self.key = key
         self.local_host = host
         self.local_port = port
-        self._transport: asyncio.DatagramTransport | None = None
-        self._rtcp_transport: asyncio.DatagramTransport | None = None
-        self._sendto: Callable[[bytes, Any], None] = _drop
-        self._time = engine.loop_time
+        self._sockets: SocketPair | None = None
+        self._sendto: Callable[[bytes, Any], Any] = _drop
+        self._rtcp_sendto: Callable[[bytes, Any], Any] = _drop
+        self._time = engine.now
         # Addresses: where we send, which source we accept (None = latch to the next one), RTCP target.
         self._remote: tuple[str, int] | None = None
         self._sdp_remote: tuple[str, int] | None = None
@@ -284,9 +278,13 @@ class Endpoint:
                 else:
                     data = _rewrite(data, b1, entry)
             if relay is not None and relay._remote is not None:
-                relay._sendto(data, relay._remote)
-                relay.packets_out += 1
-                relay.bytes_out += len(data)
+                try:
+                    relay._sendto(data, relay._remote)
+                except OSError:  # socket buffer full, or an ICMP error: a lost packet, as on the wire
+                    relay.dropped += 1
+                else:
+                    relay.packets_out += 1
+                    relay.bytes_out += len(data)
         if self._tap and pt == self._codec_pt:
             self._tap_packet(data)
 
@@ -417,7 +415,11 @@ class Endpoint:
             self._tx_until = now
         packet = header + payload
         if self._remote is not None:
-            self._sendto(packet, self._remote)
+            try:
+                self._sendto(packet, self._remote)
+            except OSError as err:
+                log.debug("endpoint %s: send failed: %s", self.local_port, err)
+                return
         self.packets_out += 1
         self.bytes_out += len(packet)
         self.generated_packets += 1
@@ -446,10 +448,10 @@ class Endpoint:
     def _send_rtcp(self, data: bytes) -> None:
         if self._rtcp_remote is None:
             return
-        if self.rtcp_mux:
-            self._sendto(data, self._rtcp_remote)
-        elif self._rtcp_transport is not None:
-            self._rtcp_transport.sendto(data, self._rtcp_remote)
+        try:
+            (self._sendto if self.rtcp_mux else self._rtcp_sendto)(data, self._rtcp_remote)
+        except OSError as err:
+            log.debug("endpoint %s: RTCP send failed: %s", self.local_port, err)
 
 
 def _drop(data: bytes, addr: Any) -> None:

@@ -23,11 +23,12 @@ import numpy as np
 from appliance.errors import ApplianceError
 from appliance.media import g711
 from appliance.media.clock import TickClock
-from appliance.media.endpoint import Endpoint, _RtpProtocol
+from appliance.media.endpoint import Endpoint
 from appliance.media.mixer import Mixer, mix_outputs, silence
 from appliance.media.players import ArraySource, DtmfOut, Player, Recorder, ToneSource
 from appliance.media.routing import NodeState, Route, plan_routes
 from appliance.media.rtp import ntp_timestamp
+from appliance.media.sockets import IO_MODES, open_pair
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,13 @@ class MediaEngine:
 
     def __init__(self, host: str = "127.0.0.1", port_min: int = 10000, port_max: int = 20000,
                  tone_country: str = "us", *, tick: float = 0.020, jitter_min_ms: int = 40,
-                 jitter_max_ms: int = 200, cname: str | None = None) -> None:
+                 jitter_max_ms: int = 200, cname: str | None = None, io: str = "reader",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if io not in IO_MODES:
+            raise ValueError(f"unknown io mode {io!r}; use one of {', '.join(IO_MODES)}")
         self.host = host
+        self.io = io
+        self.now = clock
         self.ports = PortAllocator(port_min, port_max)
         self.tone_country = tone_country
         self.jitter_min_ms = jitter_min_ms
@@ -107,8 +113,8 @@ class MediaEngine:
     async def start(self) -> None:
         """Start the clock; endpoints can be created from now on."""
         self._loop = asyncio.get_running_loop()
-        # The only wall-clock reading: anchors RTCP NTP timestamps to the loop's monotonic time.
-        self._wall_anchor = (time.time(), self._loop.time())
+        # The only wall-clock reading: anchors RTCP NTP timestamps to the engine's monotonic clock.
+        self._wall_anchor = (time.time(), self.now())
         self._clock_task = asyncio.create_task(self._run_clock(), name="media-clock")
 
     async def close(self) -> None:
@@ -122,10 +128,6 @@ class MediaEngine:
             except asyncio.CancelledError:
                 pass
             self._clock_task = None
-
-    def loop_time(self) -> float:
-        assert self._loop is not None, "MediaEngine.start() has not been awaited"
-        return self._loop.time()
 
     def ntp(self, now: float) -> int:
         """64-bit NTP timestamp for a loop time (RTCP SR, RTT)."""
@@ -166,18 +168,15 @@ class MediaEngine:
             self.ports.take(port)
             endpoint = Endpoint(self, next(self._keys), self.host, port)
             try:
-                transport, _ = await self._loop.create_datagram_endpoint(
-                    lambda: _RtpProtocol(endpoint, rtcp=False), sock=socks[0])
-                rtcp_transport, _ = await self._loop.create_datagram_endpoint(
-                    lambda: _RtpProtocol(endpoint, rtcp=True), sock=socks[1])
+                pair = await open_pair(self._loop, socks, self.io, endpoint._on_rtp, endpoint._on_rtcp)
             except BaseException:
                 self.ports.release(port)
                 for sock in socks:
                     sock.close()
                 raise
-            endpoint._transport = transport  # type: ignore[assignment]
-            endpoint._rtcp_transport = rtcp_transport  # type: ignore[assignment]
-            endpoint._sendto = transport.sendto  # type: ignore[attr-defined]
+            endpoint._sockets = pair
+            endpoint._sendto = pair.rtp_sendto
+            endpoint._rtcp_sendto = pair.rtcp_sendto
             self.endpoints[endpoint.key] = endpoint
             self._replan()
             return endpoint
@@ -198,15 +197,10 @@ class MediaEngine:
         if endpoint.recorder is not None:
             await endpoint.recorder.stop()
         endpoint._dtmf_out = None
-        endpoint._sendto = _closed_sendto
-        closing = []
-        for transport in (endpoint._transport, endpoint._rtcp_transport):
-            if transport is not None:
-                transport.close()
-                closing.append(transport.get_protocol().closed)  # type: ignore[attr-defined]
-        # The loop closes the socket a little later; wait so the port can be bound again at once.
-        if closing:
-            await asyncio.wait(closing, timeout=1.0)
+        endpoint._sendto = endpoint._rtcp_sendto = _closed_sendto
+        if endpoint._sockets is not None:
+            await endpoint._sockets.close()
+            endpoint._sockets = None
         self.endpoints.pop(endpoint.key, None)
         self.ports.release(endpoint.local_port)
         self._replan()
@@ -394,12 +388,11 @@ class MediaEngine:
     # ------------------------------------------------------------------ the clock
 
     async def _run_clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        clock = self.clock
-        clock.start(loop.time())
+        clock, monotonic = self.clock, self.now
+        clock.start(monotonic())
         while True:
-            await asyncio.sleep(clock.delay(loop.time()))
-            now = loop.time()
+            await asyncio.sleep(clock.delay(monotonic()))
+            now = monotonic()
             for _ in range(clock.due(now)):
                 try:
                     self._tick(now)

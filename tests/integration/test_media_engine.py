@@ -164,9 +164,10 @@ def addr(ep) -> tuple[str, int]:
 
 # --------------------------------------------------------------------------------------------------- relay
 
-def test_relay_forwards_identical_bytes_both_ways(loop_kind: str) -> None:
+@pytest.mark.parametrize("io", ["reader", "transport"])
+def test_relay_forwards_identical_bytes_both_ways(loop_kind: str, io: str) -> None:
     async def main() -> None:
-        engine = await new_engine()
+        engine = await new_engine(io=io)
         phone_a, phone_b, ep_a, ep_b = await call(engine)
         sent_a = [phone_a.rtp(bytes([i]) * 160) for i in range(5)]
         sent_b = [phone_b.rtp(bytes([100 + i]) * 160) for i in range(5)]
@@ -559,10 +560,11 @@ def test_endpoint_ports_are_even_pairs_and_busy_ports_are_skipped(loop_kind: str
     run(loop_kind, main)
 
 
-def test_exhausted_port_range_raises_a_clear_error(loop_kind: str) -> None:
+@pytest.mark.parametrize("io", ["reader", "transport"])
+def test_exhausted_port_range_raises_a_clear_error(loop_kind: str, io: str) -> None:
     async def main() -> None:
         low, high = port_range(2)
-        engine = MediaEngine("127.0.0.1", low, high)
+        engine = MediaEngine("127.0.0.1", low, high, io=io)
         await engine.start()
         created = []
         with pytest.raises(PortsExhausted, match=f"no free RTP/RTCP port pair in {low}-{high}"):
