@@ -221,8 +221,8 @@ class Endpoint:
             "jitter_ms": round(self._jitter_ts * 1000.0 / self._rate, 3),
             "dropped": self.dropped,
             "codec": self.codec_name, "payload_type": self.payload_type, "direction": self.direction,
-            "local": f"{self.local_host}:{self.local_port}",
-            "remote": f"{self._remote[0]}:{self._remote[1]}" if self._remote else None,
+            "local": _hostport(self.local_host, self.local_port),
+            "remote": _hostport(*self._remote[:2]) if self._remote else None,
             "latched": self._latched is not None and self._latched != self._sdp_remote,
             **self.rtcp.stats(),
         }
@@ -452,6 +452,10 @@ class Endpoint:
             (self._sendto if self.rtcp_mux else self._rtcp_sendto)(data, self._rtcp_remote)
         except OSError as err:
             log.debug("endpoint %s: RTCP send failed: %s", self.local_port, err)
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _drop(data: bytes, addr: Any) -> None:

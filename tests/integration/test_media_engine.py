@@ -577,3 +577,34 @@ def test_exhausted_port_range_raises_a_clear_error(loop_kind: str, io: str) -> N
             assert again.local_port == created[0].local_port or len(created) == 1
         await engine.close()
     run(loop_kind, main)
+
+
+def test_relay_works_over_ipv6_loopback(loop_kind: str) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no ::1 on this host")
+
+    async def main() -> None:
+        low, high = port_range()
+        engine = MediaEngine("::1", low, high)
+        await engine.start()
+        loop = asyncio.get_running_loop()
+        phones = []
+        for _ in range(2):
+            transport, phone = await loop.create_datagram_endpoint(Phone, local_addr=("::1", 0))
+            phone.transport = transport
+            phones.append(phone)
+        ep_a, ep_b = await engine.create_endpoint(), await engine.create_endpoint()
+        ep_a.set_remote(*phones[0].address)
+        ep_b.set_remote(*phones[1].address)
+        engine.connect(ep_a, ep_b)
+        packet = phones[0].rtp(b"\x01" * 160)
+        phones[0].send(packet, ("::1", ep_a.local_port))
+        await settle(lambda: len(phones[1].received) == 1)
+        assert phones[1].received[0][0] == packet
+        assert ep_a.stats()["remote"] == "[::1]:%d" % phones[0].address[1]
+        await engine.close()
+    run(loop_kind, main)
