@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.audio import (dominant_frequency, has_tone, is_silent, read_wav_mono, rms_dbfs, tone, tone_power,
-                         tone_segments, write_wav)
+                         tone_seconds, tone_segments, write_wav)
 
 RATE = 16000
 
@@ -81,6 +81,15 @@ def test_has_tone_needs_the_tone_for_the_required_time(tmp_path: Path) -> None:
     assert has_tone(path, 1000, 0.5)
     assert not has_tone(path, 1000, 0.8)
     assert not has_tone(path, 1600, 0.1)
+
+
+def test_has_tone_adds_up_stretches_broken_by_dropouts(tmp_path: Path) -> None:
+    gap = np.zeros(int(0.1 * RATE))
+    signal = np.concatenate([tone(1000, 0.3, RATE), gap, tone(1000, 0.3, RATE), gap, tone(1000, 0.3, RATE)])
+    path = write_wav(tmp_path / "d.wav", signal, RATE)
+    assert tone_seconds(path, 1000) == pytest.approx(0.9)
+    assert has_tone(path, 1000, 0.85)
+    assert not has_tone(path, 1000, 0.95)
 
 
 def test_has_tone_looks_only_inside_the_given_window(tmp_path: Path) -> None:
