@@ -445,7 +445,8 @@ def format_status(reply: Mapping[str, Any]) -> str:
         for key, value in fields.items()
         if isinstance(value, dict)
     ]
-    sections = [*_SECTION_COLUMNS, *(k for k, v in fields.items() if isinstance(v, list) and k not in _SECTION_COLUMNS)]
+    lists = [k for k, v in fields.items() if isinstance(v, list) and k not in _SECTION_COLUMNS]
+    sections = [*_SECTION_COLUMNS, *lists]
     for key in sections:
         items = [item for item in fields.get(key) or [] if isinstance(item, dict)]
         title = key.replace("_", " ").capitalize()

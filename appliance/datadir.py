@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.errors import ApplianceError
 
@@ -235,10 +236,11 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def _subject_alt_names(names: Iterable[str]) -> list[object]:
+def _subject_alt_names(names: Iterable[str]) -> list[Any]:
+    """x509 GeneralNames: IP addresses as IPAddress, everything else as DNSName; duplicates dropped."""
     from cryptography import x509  # noqa: PLC0415 - slow import, needed on first start only
 
-    entries: list[object] = []
+    entries: list[Any] = []
     for name in dict.fromkeys(n.strip() for n in names if n and n.strip()):
         try:
             entries.append(x509.IPAddress(ipaddress.ip_address(name)))
@@ -255,6 +257,7 @@ def _self_signed(hostnames: list[str], *, now: datetime.datetime, days: int) -> 
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: PLC0415
 
     key = ec.generate_private_key(ec.SECP256R1())
+    sans = _subject_alt_names([*DEFAULT_SANS, *hostnames])
     common_name = next((n for n in hostnames if not _is_ip(n)), "pbx.local")[:64]
     subject = x509.Name(
         [
@@ -270,7 +273,7 @@ def _self_signed(hostnames: list[str], *, now: datetime.datetime, days: int) -> 
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))  # tolerate a client clock slightly behind
         .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(_subject_alt_names([*DEFAULT_SANS, *hostnames])), critical=False)  # type: ignore[arg-type]
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(

@@ -26,7 +26,8 @@ EMAIL_MAX = 254
 
 _NUMBER_RE = re.compile(r"[1-9][0-9]{1,7}")
 # RFC 5322 is far wider; this catches typos without rejecting real addresses.
-_EMAIL_RE = re.compile(r"[^@\s\"'<>,;]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_EMAIL_RE = re.compile(rf"[^@\s\"'<>,;]+@{_LABEL}(?:\.{_LABEL})+")
 # Quotes and backslash would need escaping in digest quoted-strings and provisioning files.
 _SECRET_FORBIDDEN = set(" \"'\\`")
 

@@ -195,11 +195,12 @@ def _fill(db, cdr: CdrStore, rows: int) -> None:
 
 
 def _best_of(runs: int, action) -> float:
+    """Best CPU time of `runs` calls: what the query costs, whatever else the machine is doing."""
     best = float("inf")
     for _ in range(runs):
-        began = time.perf_counter()
+        began = time.process_time()
         action()
-        best = min(best, time.perf_counter() - began)
+        best = min(best, time.process_time() - began)
     return best
 
 
@@ -207,17 +208,18 @@ def test_searching_100000_records_takes_well_under_100_ms(db, cdr) -> None:
     _fill(db, cdr, 100_000)
     db.conn.execute("ANALYZE")
     day = T0 + 50_000 * 30
-    searches = {
+    indexed = {
         "first page": lambda: cdr.search(limit=50),
         "one day": lambda: cdr.search(start=day, end=day + 86400),
         "extension": lambda: cdr.search(extension="1042"),
         "extension in a week": lambda: cdr.search(extension="1042", start=day, end=day + 7 * 86400),
         "rare number fragment": lambda: cdr.search(number="12345"),
-        "common number fragment": lambda: cdr.search(number="104"),
         "short number fragment": lambda: cdr.search(number="77"),
         "count by extension": lambda: cdr.count(extension="1042"),
+        # The trigram index's weak spot: a fragment in a quarter of the rows (returns them all, then sorts).
+        "common number fragment": lambda: cdr.search(number="104"),
     }
-    timings = {name: _best_of(3, search) for name, search in searches.items()}
+    timings = {name: _best_of(5, search) for name, search in indexed.items()}
     print({name: f"{seconds * 1000:.1f} ms" for name, seconds in timings.items()})
-    # The bound has slack for a loaded CI machine; the index checks above guard the real property.
+    # CPU time, so a loaded CI machine does not make the test flaky; indexed searches take ~1 ms here.
     assert max(timings.values()) < 0.1, timings
