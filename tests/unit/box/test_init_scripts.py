@@ -612,3 +612,20 @@ def test_slot_confirmation_is_skipped_when_not_booted_from_a_slot(slots: Box) ->
 
     assert result.returncode == 0 and "nothing to confirm" in result.stdout
     assert uboot_env(slots) == {}
+
+
+# --- network -------------------------------------------------------------------------------------------
+
+
+def test_network_falls_back_to_dhcp_on_the_wan_port_without_a_network_command(box: Box) -> None:
+    for name in ("ip", "udhcpc"):
+        path = box.bin / name
+        path.write_text(f'#!/bin/sh\necho "{name} $*" >>"$FAKE_DIR/net.calls"\n')
+        path.chmod(0o755)
+
+    result = box.script("S45network", "start")
+
+    assert result.returncode == 0
+    calls = box.calls("net")
+    assert "ip link set dev eth0 up" in calls
+    assert any(c.startswith("udhcpc -b -S -i eth0") for c in calls), calls
