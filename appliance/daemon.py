@@ -104,7 +104,7 @@ class Pbx:
         await self.stack.start()
         self.control = ControlServer(self.datadir.control_socket_path, {
             "status": self._ctl_status, "originate": self._ctl_originate, "hangup": self._ctl_hangup,
-            "reload": self._ctl_reload, "ping": self._ctl_ping,
+            "reload": self._ctl_reload, "ping": self._ctl_ping, "media": self._ctl_media,
         })
         await self.control.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
@@ -203,17 +203,35 @@ class Pbx:
         return {"pong": True}
 
     async def _ctl_status(self, params: dict) -> dict:
+        """Registrations, calls and extension states; lists are capped by `limit` (default 1000)."""
         now = self.wallclock()
+        limit = int(params.get("limit", 1000))
         registrations = [
             {"extension": c.aor, "contact": str(c.uri), "source": f"{c.peer.transport}:{c.peer.host}:{c.peer.port}",
              "expires_in": c.expires_in(now), "user_agent": c.user_agent}
             for aor in sorted(self.location.aors()) for c in self.location.lookup(aor, now)
         ]
         extensions = [{"number": e.number, "name": e.name, "status": self.states.status(e.number).value}
-                      for e in self.extensions.list()]
-        return {"registrations": registrations, "calls": self.calls.status(), "extensions": extensions,
+                      for e in self.extensions.list()[:limit]]
+        return {"registrations": registrations[:limit], "registration_count": len(registrations),
+                "calls": self.calls.status()[:limit], "call_count": len(self.calls.calls),
+                "extensions": extensions,
                 "sip": {"transactions": self.stack.layer.counts, "dialogs": self.dispatcher.dialog_count},
                 "media": {"endpoints": len(self.engine.endpoints)}}
+
+    async def _ctl_media(self, params: dict) -> dict:
+        """Aggregate RTP figures over live endpoints (monitoring, benchmarks)."""
+        stats = [ep.stats() for ep in self.engine.endpoints.values()]
+        received = [s for s in stats if s["packets_in"]]
+        jitter = [s["jitter_ms"] for s in received]
+        return {
+            "endpoints": len(stats),
+            "packets_in": sum(s["packets_in"] for s in stats),
+            "packets_out": sum(s["packets_out"] for s in stats),
+            "lost": sum(s["lost"] for s in stats),
+            "jitter_ms_max": max(jitter, default=0.0),
+            "jitter_ms_mean": sum(jitter) / len(jitter) if jitter else 0.0,
+        }
 
     async def _ctl_originate(self, params: dict) -> dict:
         extension, target = str(params.get("extension", "")), str(params.get("target", ""))
@@ -241,6 +259,7 @@ def _binding(c: Contact) -> Binding:
 
 def run_daemon(config: Config, datadir: DataDir) -> int:
     """Run pbxd until SIGTERM/SIGINT; returns the process exit code."""
+    _raise_fd_limit()
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up (see docs/decisions.md)
         runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
@@ -248,6 +267,16 @@ def run_daemon(config: Config, datadir: DataDir) -> int:
         runner = asyncio.Runner()
     with runner:
         return runner.run(_serve(config, datadir))
+
+
+def _raise_fd_limit() -> None:
+    """Each call holds four sockets (two RTP/RTCP pairs): lift the soft limit of 1024 descriptors."""
+    import resource  # noqa: PLC0415
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.debug("file descriptor limit raised from %d to %d", soft, hard)
 
 
 async def _serve(config: Config, datadir: DataDir) -> int:

@@ -91,6 +91,7 @@ class DigestAuthenticator:
         self.algorithms = algorithms
         self._key = key or secrets.token_bytes(32)
         self._seen: dict[str, tuple[float, int]] = {}  # nonce -> (issued, highest nc; -1 = used without qop)
+        self.max_tracked = 200_000  # bounds memory under a flood; the oldest nonces are forgotten first
 
     # --- challenges -------------------------------------------------------------------------
     def make_nonce(self, now: float) -> str:
@@ -171,10 +172,14 @@ class DigestAuthenticator:
         return True
 
     def _prune(self, now: float) -> None:
-        if len(self._seen) < 1024:
-            return
+        """Forget nonces past their lifetime, oldest first (dicts keep insertion order), in O(expired)."""
         limit = now - self.nonce_ttl
-        self._seen = {n: v for n, v in self._seen.items() if v[0] >= limit}
+        seen = self._seen
+        while seen:
+            nonce = next(iter(seen))
+            if seen[nonce][0] >= limit and len(seen) <= self.max_tracked:
+                break
+            del seen[nonce]
 
 
 def client_authorization(challenge: str, method: str, uri: str, username: str, password: str,
