@@ -386,6 +386,69 @@ def handler_cost(iterations: int = 200_000) -> dict[str, float]:
     return asyncio.run(main())
 
 
+def tick_cost(endpoints: int = 300, ticks: int = 250) -> dict[str, float]:
+    """Cost of the clocked paths per endpoint and 20 ms tick (receive handler + jitter buffer + decode + mix +
+    encode + send, without syscalls), from which the clocked capacity of one core follows."""
+    import numpy as np
+
+    from appliance.media import g711
+    from appliance.media.codecs import supported_codecs
+
+    async def scenario(name: str) -> float:
+        from appliance.media.engine import MediaEngine
+        fake = [1000.0]
+        engine = MediaEngine("127.0.0.1", 40000 + random.randrange(0, 8000, 2), 59999, clock=lambda: fake[0])
+        await engine.start()
+        engine._clock_task.cancel()  # ticks are driven by hand below
+        eps = [await engine.create_endpoint() for _ in range(endpoints)]
+        for i, ep in enumerate(eps):
+            ep.set_remote("127.0.0.1", 9)
+            ep.timeout = 0
+            g722 = name == "transcode PCMU<->G722" and i % 2 == 1
+            ep.set_codec("G722" if g722 else "PCMU", 9 if g722 else 0, 101)
+            ep._sendto = lambda data, addr: None
+        if name == "conference of 3":
+            for i in range(0, endpoints - 2, 3):
+                mixer = engine.create_mixer()
+                for ep in eps[i:i + 3]:
+                    mixer.add(ep)
+        elif name == "tone player":
+            for ep in eps:
+                ep.play(engine.tones.ringback)
+        else:
+            for a, b in zip(eps[::2], eps[1::2]):
+                engine.connect(a, b)
+        payload_u = g711.ulaw_encode((np.sin(np.arange(160) / 5) * 8000).astype(np.int16))
+        from appliance.media.codecs import new_codec
+        payload_g = new_codec("G722").encode(np.zeros(160, dtype=np.int16)) if "G722" in supported_codecs() else b""
+        source = ("127.0.0.1", 9)
+        elapsed = 0.0
+        feed = name != "tone player"
+        for t in range(ticks):
+            fake[0] += PERIOD
+            start = time.perf_counter()
+            if feed:
+                for i, ep in enumerate(eps):
+                    pt = ep.payload_type
+                    ep._on_rtp(_RTP.pack(0x80, pt, t, t * 160, 1000 + i) + (payload_g if pt == 9 else payload_u),
+                               source)
+            engine._tick(fake[0])
+            engine.clock.advance()
+            elapsed += time.perf_counter() - start
+        await engine.close()
+        return elapsed / ticks / endpoints * 1e6
+
+    names = ["relay PCMU (no clock work)", "transcode PCMU<->PCMA", "conference of 3", "tone player"]
+    if "G722" in supported_codecs():
+        names.insert(2, "transcode PCMU<->G722")
+    results = {}
+    for name in names:
+        if name == "transcode PCMU<->PCMA":
+            continue  # relayed by table in the receive handler: same cost class as the relay line
+        results[name] = asyncio.run(scenario(name))
+    return results
+
+
 # --------------------------------------------------------------------------------------------- report
 
 def _row(r: Result, reference: Result | None) -> str:
@@ -467,6 +530,9 @@ def main() -> None:
     print("\nhandler cost without syscalls (µs per packet, default loop):")
     for label, cost in handler_cost().items():
         print(f"  {label:28} {cost:6.2f}")
+    print(f"\nclocked work, µs per endpoint per 20 ms tick (handler + clock, no syscalls; {PERIOD * 1e6:.0f} µs budget):")
+    for label, cost in tick_cost().items():
+        print(f"  {label:28} {cost:6.2f}   → ~{PERIOD * 1e6 / cost:5.0f} endpoints per core")
     if args.no_search:
         return
     print("\ncapacity search: relayed calls one core holds with < 0.1 % loss")

@@ -161,7 +161,7 @@ class Endpoint:
         self._pending = None
         self._jitter = None
         self._rx_fifo = None
-        self._engine._replan()
+        self._engine._replan(self)
 
     def set_direction(self, direction: str) -> None:
         """The negotiated direction from this side: sendonly = we send only, recvonly = we only receive."""
@@ -171,7 +171,7 @@ class Endpoint:
         self._receiving = direction in ("sendrecv", "recvonly")
         self._rx_mark = (self.packets_in, self._time())
         self._timed_out = False
-        self._engine._replan()
+        self._engine._replan(self)
 
     def set_rtcp_mux(self, enabled: bool) -> None:
         """RFC 5761: RTCP on the RTP port (negotiated with a=rtcp-mux)."""
@@ -191,7 +191,7 @@ class Endpoint:
     def detect_inband(self, enabled: bool) -> None:
         self._detect_inband = bool(enabled)
         self._detector = None
-        self._engine._replan()
+        self._engine._replan(self)
 
     @property
     def remote(self) -> tuple[str, int] | None:

@@ -15,28 +15,25 @@ import itertools
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from appliance.errors import ApplianceError
-from appliance.media import g711
 from appliance.media.clock import TickClock
 from appliance.media.endpoint import Endpoint
 from appliance.media.mixer import Mixer, mix_outputs, silence
 from appliance.media.players import ArraySource, DtmfOut, Player, Recorder, ToneSource
-from appliance.media.routing import NodeState, Route, plan_routes
+from appliance.media.routing import Route
 from appliance.media.rtp import ntp_timestamp
 from appliance.media.sockets import IO_MODES, open_pair
+from appliance.media.switchboard import Switchboard
 
 log = logging.getLogger(__name__)
 
 __all__ = ["MediaEngine", "MediaError", "PortsExhausted"]
 
-_U2A = g711.ULAW_TO_ALAW.tobytes()  # 256-byte tables for bytes.translate on relayed G.711 payloads
-_A2U = g711.ALAW_TO_ULAW.tobytes()
-_G711_SWAP = {("PCMU", "PCMA"): _U2A, ("PCMA", "PCMU"): _A2U}
 HOUSEKEEPING_TICKS = 50  # once a second
 
 
@@ -53,18 +50,19 @@ class PortAllocator:
 
     def __init__(self, port_min: int, port_max: int) -> None:
         first = port_min + (port_min % 2)
-        if port_max - first < 1:
+        self.ports = range(first, port_max, 2)  # port+1 must be <= port_max
+        if not self.ports:
             raise ValueError(f"RTP port range {port_min}-{port_max} holds no even/odd pair")
-        self.ports = list(range(first, port_max, 2))  # port+1 must be <= port_max
-        self.ports = [p for p in self.ports if p + 1 <= port_max]
         self.in_use: set[int] = set()
         self._cursor = 0
 
-    def candidates(self) -> list[int]:
-        """Free ports in the order to try them, starting after the last one handed out."""
-        n = len(self.ports)
-        order = [self.ports[(self._cursor + i) % n] for i in range(n)]
-        return [p for p in order if p not in self.in_use]
+    def candidates(self) -> Iterator[int]:
+        """Free ports in the order to try them, starting after the last one handed out (lazily: O(1) each)."""
+        ports, n = self.ports, len(self.ports)
+        for i in range(n):
+            port = ports[(self._cursor + i) % n]
+            if port not in self.in_use:
+                yield port
 
     def take(self, port: int) -> None:
         self.in_use.add(port)
@@ -97,14 +95,7 @@ class MediaEngine:
         self._wall_anchor = (0.0, 0.0)
         self._keys = itertools.count(1)
         self.endpoints: dict[int, Endpoint] = {}
-        self._bridge: dict[Endpoint, Endpoint] = {}
-        self._member_of: dict[Endpoint, Mixer] = {}
-        self._mixers: dict[int, Mixer] = {}
-        self._monitor: dict[Endpoint, tuple[Endpoint, bool]] = {}
-        self._routes: dict[Endpoint, Route] = {}
-        self._clocked: list[Endpoint] = []
-        self._decoded: list[Endpoint] = []
-        self._groups: dict[int, list[Endpoint]] = {}
+        self.switchboard = Switchboard()
         self._players: list[Player] = []
         self._tones: Any = None
 
@@ -178,7 +169,7 @@ class MediaEngine:
             endpoint._sendto = pair.rtp_sendto
             endpoint._rtcp_sendto = pair.rtcp_sendto
             self.endpoints[endpoint.key] = endpoint
-            self._replan()
+            self.switchboard.add(endpoint)
             return endpoint
         raise PortsExhausted(
             f"no free RTP/RTCP port pair in {self.ports.ports[0]}-{self.ports.ports[-1] + 1} on {self.host}: "
@@ -188,10 +179,7 @@ class MediaEngine:
         if endpoint.closed:
             return
         endpoint.closed = True
-        self.disconnect(endpoint)
-        for listener, (target, _) in list(self._monitor.items()):
-            if target is endpoint:
-                del self._monitor[listener]
+        self.switchboard.replan(self.switchboard.forget(endpoint))
         if endpoint.player is not None:
             endpoint.player.stop()
         if endpoint.recorder is not None:
@@ -203,7 +191,6 @@ class MediaEngine:
             endpoint._sockets = None
         self.endpoints.pop(endpoint.key, None)
         self.ports.release(endpoint.local_port)
-        self._replan()
 
     # ------------------------------------------------------------------ connections
 
@@ -211,111 +198,41 @@ class MediaEngine:
         """Two-party bridge: relay packets when the codecs allow it, else transcode on the clock."""
         if a is b:
             raise MediaError("cannot connect an endpoint to itself")
-        for endpoint in (a, b):
-            self._detach(endpoint)
-        self._bridge[a] = b
-        self._bridge[b] = a
-        self._replan()
+        self.switchboard.replan(self.switchboard.connect(a, b) | {a, b})
 
     def disconnect(self, endpoint: Endpoint) -> None:
         """Take `endpoint` out of its bridge, conference or monitoring; its bridge peer then hears nothing."""
-        self._detach(endpoint)
-        self._replan()
-
-    def _detach(self, endpoint: Endpoint) -> None:
-        peer = self._bridge.pop(endpoint, None)
-        if peer is not None:
-            self._bridge.pop(peer, None)
-        mixer = self._member_of.pop(endpoint, None)
-        if mixer is not None:
-            mixer.members.remove(endpoint)
-            self._groups[mixer.key] = list(mixer.members)
-        self._monitor.pop(endpoint, None)
+        self.switchboard.replan(self.switchboard.detach(endpoint))
 
     def create_mixer(self) -> Mixer:
         """A conference: every member hears the sum of the others (N−1), mixed on the clock."""
         mixer = Mixer(self, next(self._keys))
-        self._mixers[mixer.key] = mixer
-        self._groups[mixer.key] = []
+        self.switchboard.groups[mixer.key] = mixer.members  # the mixer's list is the switchboard's group
         return mixer
 
     def _mixer_add(self, mixer: Mixer, endpoint: Endpoint) -> None:
-        if self._member_of.get(endpoint) is mixer:
-            return
-        self._detach(endpoint)
-        mixer.members.append(endpoint)
-        self._member_of[endpoint] = mixer
-        self._groups[mixer.key] = list(mixer.members)
-        self._replan()
+        if self.switchboard.member_of.get(endpoint) != mixer.key:
+            self.switchboard.replan(self.switchboard.join(mixer.key, endpoint) | {endpoint})
 
     def _mixer_remove(self, mixer: Mixer, endpoint: Endpoint) -> None:
-        if self._member_of.get(endpoint) is mixer:
-            self._detach(endpoint)
-            self._replan()
+        if self.switchboard.member_of.get(endpoint) == mixer.key:
+            self.disconnect(endpoint)
 
     def monitor(self, target: Endpoint, listener: Endpoint, whisper: bool = False) -> None:
-        """`listener` hears both directions of `target`'s conversation; with whisper, `target` also hears it."""
+        """`listener` hears both directions of `target`'s conversation; with whisper, `target` also hears it.
+
+        `disconnect(listener)` ends the monitoring."""
         if target is listener:
             raise MediaError("an endpoint cannot monitor itself")
-        self._detach(listener)
-        self._monitor[listener] = (target, whisper)
-        self._replan()
+        self.switchboard.replan(self.switchboard.watch(listener, target, whisper) | {listener})
 
-    # ------------------------------------------------------------------ routing
-
-    def _relayable(self, a: Endpoint, b: Endpoint) -> bool:
-        if a.codec_name is None or b.codec_name is None or a.codec_name == b.codec_name:
-            return True
-        return (a.codec_name, b.codec_name) in _G711_SWAP
-
-    def _relay_map(self, src: Endpoint, dst: Endpoint) -> dict[int, tuple[int, bytes | None]] | None:
-        """Payload-type (and G.711 law) mapping for packets relayed from src to dst; None means unchanged."""
-        if src.codec_name is None or dst.codec_name is None:
-            return None
-        table = _G711_SWAP.get((src.codec_name, dst.codec_name))
-        if (table is None and src.payload_type == dst.payload_type
-                and src.telephone_event_pt == dst.telephone_event_pt):
-            return None
-        mapping: dict[int, tuple[int, bytes | None]] = {src._codec_pt: (dst._codec_pt, table)}
-        if src.telephone_event_pt is not None and dst.telephone_event_pt is not None:
-            mapping[src.telephone_event_pt] = (dst.telephone_event_pt, None)
-        return mapping
-
-    def _replan(self) -> None:
-        """Recompute who hears whom and push the result into the endpoints' hot-path fields."""
-        nodes: dict[Any, NodeState] = {}
-        for endpoint in self.endpoints.values():
-            peer = self._bridge.get(endpoint)
-            mixer = self._member_of.get(endpoint)
-            watch = self._monitor.get(endpoint)
-            nodes[endpoint] = NodeState(
-                bridge=peer, relayable=peer is not None and self._relayable(peer, endpoint),
-                mixer=mixer.key if mixer else None,
-                override=endpoint.player is not None or endpoint._dtmf_out is not None,
-                listens_to=watch[0] if watch else None, whisper=bool(watch and watch[1]),
-                can_send=endpoint.can_send, record=endpoint.recorder is not None, detect=endpoint.detect_inband)
-        routes = plan_routes(nodes)
-        for endpoint in self.endpoints.values():
-            endpoint._relay = None
-            endpoint._relay_map = None
-        for endpoint, route in routes.items():
-            source = route.relay_from
-            if source is not None:
-                source._relay = endpoint
-                source._relay_map = self._relay_map(source, endpoint)
-            endpoint._tap = route.decode
-            if not route.decode:
-                endpoint._jitter = None  # free the buffer: this endpoint's audio is relayed, not decoded
-            previous = self._routes.get(endpoint)
-            if previous is not None and previous.clocked and not route.clocked:
-                endpoint._end_talkspurt()
-        self._routes = routes
-        self._clocked = [ep for ep, route in routes.items() if route.clocked]
-        self._decoded = [ep for ep, route in routes.items() if route.decode]
+    def _replan(self, endpoint: Endpoint) -> None:
+        """An endpoint's codec, direction, player, recorder or detector changed: re-plan its component."""
+        self.switchboard.replan((endpoint,))
 
     def route_of(self, endpoint: Endpoint) -> Route:
         """The current route of an endpoint (for tests and diagnostics)."""
-        return self._routes[endpoint]
+        return self.switchboard.routes[endpoint]
 
     # ------------------------------------------------------------------ players, recorders, DTMF
 
@@ -332,7 +249,7 @@ class MediaEngine:
         player = Player(endpoint, frames, self._player_finished)
         endpoint.player = player
         self._players.append(player)
-        self._replan()
+        self._replan(endpoint)
         return player
 
     def _player_finished(self, player: Player) -> None:
@@ -342,26 +259,26 @@ class MediaEngine:
         if endpoint.player is player:
             endpoint.player = None
             endpoint._end_talkspurt()
-            self._replan()
+            self._replan(endpoint)
 
     def _record(self, endpoint: Endpoint, path: str) -> Recorder:
         if endpoint.recorder is not None:
             raise MediaError(f"endpoint {endpoint.local_port} is already recording to {endpoint.recorder.path}")
         recorder = Recorder(endpoint, path, self._recorder_stopped)
         endpoint.recorder = recorder
-        self._replan()
+        self._replan(endpoint)
         return recorder
 
     def _recorder_stopped(self, recorder: Recorder) -> None:
         if recorder.endpoint.recorder is recorder:
             recorder.endpoint.recorder = None
-            self._replan()
+            self._replan(recorder.endpoint)
 
     def _send_dtmf(self, endpoint: Endpoint, digit: str, duration_ms: int) -> None:
         if endpoint._dtmf_out is None:
             endpoint._dtmf_out = DtmfOut(endpoint, self._dtmf_idle)
             endpoint._dtmf_out.add(digit, duration_ms)
-            self._replan()
+            self._replan(endpoint)
         else:
             endpoint._dtmf_out.add(digit, duration_ms)
 
@@ -369,7 +286,7 @@ class MediaEngine:
         if out.endpoint._dtmf_out is out:
             out.endpoint._dtmf_out = None
             out.endpoint._end_talkspurt()
-            self._replan()
+            self._replan(out.endpoint)
 
     def _new_jitter_buffer(self, endpoint: Endpoint) -> Any:
         from appliance.media.jitter import JitterBuffer
@@ -403,7 +320,8 @@ class MediaEngine:
     def _tick(self, now: float) -> None:
         """One 20 ms step: decode what is listened to, mix, send generated audio, feed recorders/detectors."""
         inputs: dict[Any, np.ndarray] = {}
-        for endpoint in self._decoded:
+        board = self.switchboard
+        for endpoint in list(board.decoded):
             frame = endpoint._pull_frame(now)
             if frame is not None:
                 inputs[endpoint] = frame
@@ -411,8 +329,8 @@ class MediaEngine:
                 endpoint.recorder.write(frame)
             if endpoint._detect_inband and frame is not None:
                 self._detect(endpoint, frame)
-        clocked = self._clocked
-        outputs = mix_outputs(inputs, self._routes, self._groups, clocked) if clocked else {}
+        clocked = list(board.clocked)
+        outputs = mix_outputs(inputs, board.routes, board.groups, clocked) if clocked else {}
         for endpoint in clocked:
             if endpoint._dtmf_out is not None:
                 endpoint._dtmf_out.tick(now)
@@ -424,7 +342,7 @@ class MediaEngine:
                 endpoint._send_frame(outputs.get(endpoint, silence()), now)
         for player in list(self._players):
             # Players on endpoints that cannot send (held) still advance, so they end on time.
-            route = self._routes.get(player.endpoint)
+            route = board.routes.get(player.endpoint)
             if route is None or not route.clocked:
                 player.read_frame()
         if self.clock.total_ticks % HOUSEKEEPING_TICKS == 0:

@@ -24,6 +24,13 @@ def silence() -> np.ndarray:
     return _SILENCE
 
 
+def _clip16(acc: np.ndarray) -> np.ndarray:
+    """Saturate int32 sums to int16 with two in-place ufunc calls (np.clip's Python wrapper costs more)."""
+    np.minimum(acc, 32767, out=acc)
+    np.maximum(acc, -32768, out=acc)
+    return acc.astype(np.int16)
+
+
 def mix_outputs(inputs: Mapping[Hashable, np.ndarray], routes: Mapping[Hashable, Route],
                 groups: Mapping[Hashable, Iterable[Hashable]],
                 keys: Iterable[Hashable] | None = None) -> dict[Hashable, np.ndarray]:
@@ -31,37 +38,48 @@ def mix_outputs(inputs: Mapping[Hashable, np.ndarray], routes: Mapping[Hashable,
 
     `inputs` holds this tick's decoded frame per node (absent = nothing received: silence).  Routes whose output
     comes from an override (a player) are the caller's business and are skipped when they have no group/sources.
+    A conference is mixed as one matrix: row i of (total − inputs) is what member i hears.
     """
-    totals: dict[Hashable, np.ndarray] = {}
-    members: dict[Hashable, frozenset[Hashable]] = {}
-    for group, keys_in_group in groups.items():
-        member_set = frozenset(keys_in_group)
-        members[group] = member_set
-        frames = [inputs[k] for k in member_set if k in inputs]
-        total = np.zeros(FRAME_SAMPLES, dtype=np.int32)
-        for frame in frames:
-            total += frame
-        totals[group] = total
-
     outputs: dict[Hashable, np.ndarray] = {}
+    totals: dict[Hashable, np.ndarray] = {}
+    for group, members in groups.items():
+        members = list(members)
+        if not members:
+            continue
+        matrix = np.zeros((len(members), FRAME_SAMPLES), dtype=np.int32)
+        for row, member in enumerate(members):
+            frame = inputs.get(member)
+            if frame is not None:
+                matrix[row] = frame
+        total = matrix.sum(axis=0)
+        totals[group] = total
+        np.subtract(total, matrix, out=matrix)
+        mixed = _clip16(matrix)
+        for row, member in enumerate(members):
+            outputs[member] = mixed[row]
+
     for key in routes if keys is None else keys:
         route = routes[key]
         if not route.clocked or (route.group is None and not route.sources):
+            outputs.pop(key, None)
             continue
+        if route.group is not None and not route.sources and key in outputs:
+            continue  # a plain conference member: done above
         if route.group is None and len(route.sources) == 1:
             # The common transcoding case: one source, nothing to add, no int32 round trip.
             outputs[key] = inputs.get(route.sources[0], _SILENCE)
             continue
         acc = np.zeros(FRAME_SAMPLES, dtype=np.int32)
-        if route.group is not None and route.group in totals:
-            acc += totals[route.group]
-            if key in members[route.group] and key in inputs:
-                acc -= inputs[key]
+        if route.group is not None:
+            if key in outputs:
+                acc += outputs[key]      # a member with extra sources (a whisperer): N−1 mix plus them
+            elif route.group in totals:
+                acc += totals[route.group]  # a listener of a conference hears all of it
         for source in route.sources:
             frame = inputs.get(source)
             if frame is not None:
                 acc += frame
-        outputs[key] = np.clip(acc, -32768, 32767).astype(np.int16)
+        outputs[key] = _clip16(acc)
     return outputs
 
 

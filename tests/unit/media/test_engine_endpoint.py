@@ -34,7 +34,7 @@ class FakeEngine:
     def ntp(self, now: float) -> int:
         return ntp_timestamp(1_700_000_000.0 + now)
 
-    def _replan(self) -> None:
+    def _replan(self, endpoint: Endpoint) -> None:
         pass
 
     def _emit_dtmf(self, endpoint: Endpoint, digit: str) -> None:
@@ -100,12 +100,12 @@ def test_rewrite_maps_the_payload_type_keeps_the_marker_and_swaps_the_g711_law()
 
 def test_port_allocator_hands_out_even_ports_round_robin() -> None:
     ports = PortAllocator(10001, 10009)
-    assert ports.ports == [10002, 10004, 10006, 10008]
+    assert list(ports.ports) == [10002, 10004, 10006, 10008]
     ports.take(10002)
-    assert ports.candidates() == [10004, 10006, 10008]
+    assert list(ports.candidates()) == [10004, 10006, 10008]
     ports.take(10004)
     ports.release(10002)
-    assert ports.candidates() == [10006, 10008, 10002]  # a just-freed port is tried last
+    assert list(ports.candidates()) == [10006, 10008, 10002]  # a just-freed port is tried last
     with pytest.raises(ValueError, match="no even/odd pair"):
         PortAllocator(10000, 10000)
 
