@@ -50,7 +50,10 @@ _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _DISPLAY_TOKENS = re.compile(f"[{_TOKEN_CLASS}\\s\x80-\U0010ffff]+")
 # One header parameter: ';' name ['=' (quoted-string / anything up to LWS ; , ")], LWS allowed around.
 _PARAM = re.compile(r'[ \t]*;[ \t]*([^\s=;,"]*)[ \t]*(?:=[ \t]*("(?:[^"\\]|\\.)*"|[^\s;,"]*))?[ \t]*', re.S)
-_VIA = re.compile(r"([^\s/]+)[ \t]*/[ \t]*([^\s/]+)[ \t]*/[ \t]*([^\s/;]+)[ \t]+([^;]+?)[ \t]*(;.*)?", re.S)
+# Parameters that need no quoting nor LWS handling: the usual case, checked by one regex and split.
+_SIMPLE_PARAMS = re.compile(f"(?:;[{_TOKEN_CLASS}]+(?:=[^;\\s,\"]*)?)+")
+_VIA = re.compile(f"([{_TOKEN_CLASS}]+)[ \\t]*/[ \\t]*([{_TOKEN_CLASS}]+)[ \\t]*/[ \\t]*([{_TOKEN_CLASS}]+)"
+                  r"[ \t]+([^;]+?)[ \t]*(;.*)?", re.S)
 _LWS_COLON = re.compile(r"[ \t]*:[ \t]*")
 _CSEQ = re.compile(r"([0-9]+)[ \t]+(\S+)")
 
@@ -124,11 +127,18 @@ def parse_params(text: str) -> dict[str, str | None]:
     parameter (';;' or a trailing ';') is a syntax error (RFC 4475 §3.1.2.1).
     """
     params: dict[str, str | None] = {}
-    text = text.strip()
-    if not text:
+    if text[:1] != ";":
+        text = text.strip()
+        if not text:
+            return params
+        if text[0] != ";":
+            text = ";" + text
+    if _SIMPLE_PARAMS.fullmatch(text) is not None:
+        for item in text[1:].split(";"):
+            name, eq, value = item.partition("=")
+            params[name.lower()] = value if eq else None
         return params
-    if text[0] != ";":
-        text = ";" + text
+    text = text.strip()
     pos, n = 0, len(text)
     while pos < n:
         m = _PARAM.match(text, pos)
@@ -206,23 +216,28 @@ class NameAddress:
         if text == "*":
             return cls(uri=SipUri(host="*"), wildcard=True)
         display: str | None = None
-        lt = text.find("<")
-        if lt > 0 and '"' in text[:lt]:
-            lt = _find_unquoted(text, "<")  # -1: '<' only inside quotes, so an addr-spec (or garbage)
+        if text[:1] == '"':
+            quoted = _QUOTED.match(text)
+            if quoted is None:
+                raise ValueError(f"unterminated quoted display name in {text[:80]!r}")
+            display = unquote_string(quoted.group())
+            lt = quoted.end()
+            while text[lt : lt + 1] in (" ", "\t"):
+                lt += 1
+            if text[lt : lt + 1] != "<":
+                raise ValueError(f"expected <URI> after the display name in {text[:80]!r}")
+        else:
+            lt = text.find("<")
+            if lt > 0 and '"' in text[:lt]:
+                lt = _find_unquoted(text, "<")  # -1: '<' only inside quotes, so an addr-spec (or garbage)
+            if lt > 0:
+                display = text[:lt].rstrip()
+                if _DISPLAY_TOKENS.fullmatch(display) is None:
+                    raise ValueError(f"display name must be quoted: {display[:80]!r}")
         if lt >= 0:
             gt = text.find(">", lt)
             if gt < 0:
                 raise ValueError(f"unterminated <URI> in {text[:80]!r}")
-            display_text = text[:lt].rstrip()
-            if display_text:
-                if display_text[0] == '"':
-                    if _QUOTED.fullmatch(display_text) is None:
-                        raise ValueError(f"bad quoted display name in {text[:80]!r}")
-                    display = unquote_string(display_text)
-                elif _DISPLAY_TOKENS.fullmatch(display_text) is None:
-                    raise ValueError(f"display name must be quoted: {display_text[:80]!r}")
-                else:
-                    display = display_text
             uri_text, rest = text[lt + 1 : gt], text[gt + 1 :].lstrip(" \t")
             if not uri_text or uri_text[0] in " \t" or uri_text[-1] in " \t":
                 raise ValueError(f"whitespace inside <URI> in {text[:80]!r}")
@@ -290,8 +305,6 @@ class Via:
         if m is None:
             raise ValueError(f"bad Via: {text[:80]!r}")
         name, version, transport, sent_by, paramtext = m.groups()
-        if not (is_token(name) and is_token(version) and is_token(transport)):
-            raise ValueError(f"bad Via sent-protocol: {text[:80]!r}")
         if " " in sent_by or "\t" in sent_by:
             sent_by = _LWS_COLON.sub(":", sent_by)  # sent-by = host [ SWS ":" SWS port ]
         host, port = split_host_port(sent_by)

@@ -86,10 +86,11 @@ class Headers:
     def get_list(self, name: str) -> list[str]:
         """All values of a list header (RFC 3261 §7.3.1): repeated fields and comma-joined values alike."""
         name = canonical_name(name)
+        is_list = name in LIST_HEADERS
         out: list[str] = []
         for n, v in self._items:
             if n == name:
-                if name in LIST_HEADERS:
+                if is_list:
                     out.extend(split_list(v))
                 else:
                     out.append(v.strip())
@@ -349,14 +350,18 @@ def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
     """Headers from lines[1:], unfolded (RFC 3261 §7.3.1); bad lines are skipped and the first reported."""
     headers = Headers()
     items = headers._items
-    cache = _name_cache
+    append = items.append
+    known = _name_cache.get  # only ever holds names that validated, so a hit needs no further check
     problem = None
-    for i in range(1, len(lines)):
-        line = lines[i]
+    for line in lines[1:]:
+        raw, colon, value = line.partition(":")
+        name = known(raw)
+        if name is not None and colon:
+            append([name, value.strip(" \t")])
+            continue
         if not line:
             continue
-        first = line[0]
-        if first == " " or first == "\t":
+        if line[0] == " " or line[0] == "\t":
             if not items:
                 problem = problem or "continuation line before any header"
                 continue
@@ -364,18 +369,14 @@ def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
             more = line.strip(" \t")
             last[1] = f"{last[1]} {more}" if last[1] and more else last[1] or more
             continue
-        colon = line.find(":")
-        raw = line[:colon]
-        name = cache.get(raw) if colon > 0 else None
-        if name is None:
-            stripped = raw.rstrip(" \t")
-            if colon <= 0 or not is_token(stripped):
-                problem = problem or f"bad header line {line[:60]!r}"
-                continue
-            name = canonical_name(stripped)
-            if len(cache) < 4096:
-                cache[raw] = name
-        items.append([name, line[colon + 1 :].strip(" \t")])
+        stripped = raw.rstrip(" \t")
+        if not colon or not is_token(stripped):
+            problem = problem or f"bad header line {line[:60]!r}"
+            continue
+        name = canonical_name(stripped)
+        if len(_name_cache) < 4096:
+            _name_cache[raw] = name
+        append([name, value.strip(" \t")])
     if len(items) > MAX_HEADERS:
         raise SipParseError(f"more than {MAX_HEADERS} header fields")
     return headers, problem
@@ -388,7 +389,7 @@ def _parse_request_line(start: str, headers: Headers) -> Request:
     method, uri_text, version = parts
     if method not in _KNOWN_METHODS and not is_token(method):
         raise _error(f"bad method {method[:40]!r}", start, headers, True)
-    if _VERSION.fullmatch(version) is None:
+    if version != "SIP/2.0" and _VERSION.fullmatch(version) is None:
         raise _error(f"bad SIP version {version[:40]!r}", start, headers, True)
     # A request of another SIP version parses; validate_request answers it 505.
     return Request(method, uri_text, headers, version=version)

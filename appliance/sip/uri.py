@@ -171,6 +171,8 @@ Uri = SipUri | AbsoluteUri
 def parse_uri(text: str) -> Uri:
     """Parse any URI found in a SIP message: SIP/SIPS into SipUri, others kept opaque."""
     text = text.strip()
+    if text[:4].lower() == "sip:":
+        return SipUri.parse(text)
     colon = text.find(":")
     if colon <= 0 or not _SCHEME.fullmatch(text, 0, colon):
         raise ValueError(f"not an absolute URI: {text[:80]!r}")
