@@ -314,11 +314,9 @@ class SipStack:
         self._flush()
 
     def _transmit(self, out: SendMessage) -> None:
-        message = out.message
-        peer = _response_target(message, out.peer) if isinstance(message, Response) else out.peer
-        data = message.serialize()
+        peer = out.peer
         try:
-            self._send_raw(data, peer, out.transaction)
+            self._send_raw(out.data, peer, out.transaction)
         except (ConnectionError, OSError) as err:
             log.info("cannot send to %s:%s over %s: %s", peer.host, peer.port, peer.transport, err)
             self._transport_failed(out.transaction)
@@ -366,18 +364,6 @@ def _process_via(request: Request, peer: Peer) -> None:
         changed = True
     if changed:
         request.set_vias(vias)
-
-
-def _response_target(response: Response, origin: Peer) -> Peer:
-    """Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4): the flow if reliable, else by the top Via."""
-    if origin.transport != "udp":
-        return origin
-    via = response.vias[0]
-    host = via.params.get("received") or via.host
-    rport = via.params.get("rport")
-    if rport:
-        return Peer("udp", host, int(rport))
-    return Peer("udp", host, via.port or 5060)
 
 
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")

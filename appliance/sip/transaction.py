@@ -66,9 +66,38 @@ class State(Enum):
 
 @dataclass
 class SendMessage:
-    message: Request | Response
+    """Bytes to put on the wire to `peer` (already the resolved destination of a response).
+
+    `message` is the object that was serialized, or None for a retransmission of a transaction that has
+    released its messages (completed non-INVITE transactions keep only the bytes, see `_compact`).
+    """
+
+    data: bytes
     peer: Peer
     transaction: Transaction | None = None
+    message: Request | Response | None = None
+
+    @property
+    def first_line(self) -> str:
+        return self.data.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+
+
+def response_target(response: Response, origin: Peer) -> Peer:
+    """Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4): the flow if reliable, else by the top Via."""
+    if origin.transport != "udp":
+        return origin
+    via = response.vias[0]
+    host = via.params.get("received") or via.host
+    rport = via.params.get("rport")
+    if rport:
+        return Peer("udp", host, int(rport))
+    return Peer("udp", host, via.port or 5060)
+
+
+def wire(message: Request | Response, peer: Peer, txn: Transaction | None = None) -> SendMessage:
+    """Serialize once: retransmissions reuse these bytes."""
+    target = response_target(message, peer) if isinstance(message, Response) else peer
+    return SendMessage(message.serialize(), target, txn, message)
 
 
 @dataclass
@@ -110,15 +139,12 @@ class Transaction:
 
     def __init__(self, layer: TransactionLayer, request: Request, peer: Peer):
         self.layer = layer
-        self.request = request
+        self.request: Request = request  # released (None) once a non-INVITE transaction is completed
+        self.method = request.method
         self.peer = peer
         self.state = State.TRYING
         self.owner: Any = None
         self._deadlines: dict[str, float] = {}
-
-    @property
-    def method(self) -> str:
-        return self.request.method
 
     def _arm(self, name: str, at: float) -> None:
         self._deadlines[name] = at
@@ -142,6 +168,23 @@ class Transaction:
     def on_timer(self, name: str, now: float) -> None:
         raise NotImplementedError
 
+    def _retransmission(self) -> SendMessage:
+        wire_ = self._wire  # type: ignore[attr-defined]
+        assert wire_ is not None
+        return SendMessage(wire_.data, wire_.peer, self)
+
+    def _compact(self) -> None:
+        """A completed non-INVITE transaction only absorbs retransmissions: keep the bytes, drop the objects.
+
+        Under load thousands of these linger for timer J/K (32 s on UDP); releasing their parsed messages
+        keeps the heap small and Python's full garbage collections short.
+        """
+        self.request = None  # type: ignore[assignment]
+        self.last_response = None  # type: ignore[attr-defined]
+        wire_ = getattr(self, "_wire", None)
+        if wire_ is not None:
+            self._wire = SendMessage(wire_.data, wire_.peer, None)  # type: ignore[attr-defined]
+
 
 class ClientTransaction(Transaction):
     """§17.1.1 (INVITE) and §17.1.2 (non-INVITE) client transactions."""
@@ -153,32 +196,34 @@ class ClientTransaction(Transaction):
         self.key = (self.branch, "INVITE" if self.invite else request.method)
         self.state = State.CALLING if self.invite else State.TRYING
         self.last_response: Response | None = None
-        self.ack: Request | None = None  # the TU's ACK to a 2xx, re-sent on 2xx retransmissions
+        self.ack: SendMessage | None = None  # the TU's ACK to a 2xx, re-sent on 2xx retransmissions
         self._interval = layer.timers.t1
+        self._wire: SendMessage | None = None
 
     def start(self, now: float) -> None:
         t = self.layer.timers
-        self.layer._emit(SendMessage(self.request, self.peer, self))
+        self._wire = wire(self.request, self.peer, self)
+        self.layer._emit(self._wire)
         if not self.peer.reliable:
             self._arm("A" if self.invite else "E", now + t.t1)
         self._arm("B" if self.invite else "F", now + 64 * t.t1)
 
     def send_ack(self, ack: Request) -> None:
         """Send (and remember, for 2xx retransmissions) the TU's ACK to a 2xx (§13.2.2.4)."""
-        self.ack = ack
-        self.layer._emit(SendMessage(ack, self.peer, self))
+        self.ack = wire(ack, self.peer, self)
+        self.layer._emit(self.ack)
 
     def receive(self, response: Response, now: float) -> None:
         t = self.layer.timers
         status = response.status
         if self.state in (State.COMPLETED, State.TERMINATED):
-            if self.invite and self.state == State.COMPLETED and status >= 300:
-                self.layer._emit(SendMessage(self._non2xx_ack(response), self.peer, self))
+            if self.invite and self.state == State.COMPLETED and status >= 300 and self.ack is not None:
+                self.layer._emit(self.ack)
             return
         if self.state == State.ACCEPTED:
             if 200 <= status < 300:
                 if self.ack is not None:
-                    self.layer._emit(SendMessage(self.ack, self.peer, self))
+                    self.layer._emit(self.ack)
                 # A 2xx from another fork is new to the TU; a retransmission of a known one is not.
                 if response.to.tag != (self.last_response.to.tag if self.last_response else None):
                     self.layer._emit(ResponseReceived(response, self))
@@ -200,11 +245,13 @@ class ClientTransaction(Transaction):
                 self._arm("M", now + 64 * t.t1)
             else:
                 self.state = State.COMPLETED
-                self.layer._emit(SendMessage(self._non2xx_ack(response), self.peer, self))
+                self.ack = wire(self._non2xx_ack(response), self.peer, self)
+                self.layer._emit(self.ack)
                 self._arm("D", now + (0 if self.peer.reliable else 32.0))
         else:
             self.state = State.COMPLETED
             self._arm("K", now + (0 if self.peer.reliable else t.t4))
+            self._compact()
 
     def _non2xx_ack(self, response: Response) -> Request:
         """The ACK to a non-2xx final response belongs to the transaction (§17.1.1.3)."""
@@ -239,7 +286,8 @@ class ClientTransaction(Transaction):
     def on_timer(self, name: str, now: float) -> None:
         t = self.layer.timers
         if name in ("A", "E"):
-            self.layer._emit(SendMessage(self.request, self.peer, self))
+            assert self._wire is not None
+            self.layer._emit(self._retransmission())
             if name == "A":
                 self._interval *= 2  # timer A doubles without bound until B fires
             elif self.state == State.PROCEEDING:
@@ -272,6 +320,7 @@ class ServerTransaction(Transaction):
         self.to_tag = secrets.token_hex(6)  # used by the TU for the responses it creates
         self.acked = False
         self._interval = layer.timers.t1
+        self._wire: SendMessage | None = None  # the last response as sent, for retransmissions
 
     def respond(self, status: int, reason: str | None = None, headers: tuple | list = (),
                 body: bytes = b"") -> Response:
@@ -287,7 +336,8 @@ class ServerTransaction(Transaction):
         if self.state in (State.COMPLETED, State.CONFIRMED, State.TERMINATED, State.ACCEPTED):
             return  # a final response was already sent
         self.last_response = response
-        self.layer._emit(SendMessage(response, self.peer, self))
+        self._wire = wire(response, self.peer, self)
+        self.layer._emit(self._wire)
         status = response.status
         if status < 200:
             if not self.invite:
@@ -309,6 +359,7 @@ class ServerTransaction(Transaction):
         else:
             self.state = State.COMPLETED
             self._arm("J", now + (0 if self.peer.reliable else 64 * t.t1))
+            self._compact()
 
     def receive_retransmission(self, request: Request, now: float) -> None:
         if request.method == "ACK":
@@ -317,8 +368,8 @@ class ServerTransaction(Transaction):
                 self._disarm("G", "H")
                 self._arm("I", now + (0 if self.peer.reliable else self.layer.timers.t4))
             return
-        if self.last_response is not None and self.state != State.TERMINATED:
-            self.layer._emit(SendMessage(self.last_response, self.peer, self))
+        if self._wire is not None and self.state != State.TERMINATED:
+            self.layer._emit(self._retransmission())
 
     def ack_received(self, now: float) -> None:
         """The ACK to our 2xx arrived: stop retransmitting; linger to absorb INVITE retransmissions."""
@@ -328,8 +379,7 @@ class ServerTransaction(Transaction):
     def on_timer(self, name: str, now: float) -> None:
         t = self.layer.timers
         if name in ("G", "G2xx"):
-            assert self.last_response is not None
-            self.layer._emit(SendMessage(self.last_response, self.peer, self))
+            self.layer._emit(self._retransmission())
             self._interval = min(self._interval * 2, t.t2)
             self._arm(name, now + self._interval)
         elif name == "H":
@@ -370,7 +420,7 @@ class TransactionLayer:
 
     def send_stateless(self, message: Request | Response, peer: Peer) -> None:
         """Send outside any transaction (ACK to 2xx from a TU without the client transaction, stray answers)."""
-        self._emit(SendMessage(message, peer, None))
+        self._emit(wire(message, peer))
 
     def find_invite(self, cancel: Request) -> ServerTransaction | None:
         """The INVITE server transaction a CANCEL refers to (§9.2)."""
@@ -416,7 +466,8 @@ class TransactionLayer:
         if txn.invite:
             # Send 100 Trying at once: our TUs answer INVITEs asynchronously (§17.2.1 allows it).
             txn.last_response = make_response(request, 100)
-            self._emit(SendMessage(txn.last_response, peer, txn))
+            txn._wire = wire(txn.last_response, peer, txn)
+            self._emit(txn._wire)
         self._emit(RequestReceived(request, peer, txn))
 
     def handle_timer(self, now: float) -> None:

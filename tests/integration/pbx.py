@@ -67,7 +67,7 @@ class PbxProcess:
         self.cli("ext", "add", number, "--name", name or f"User {number}", "--secret", secret)
         return secret
 
-    def start(self, timeout: float = 20.0, extra: tuple[str, ...] = ()) -> PbxProcess:
+    def start(self, timeout: float = 60.0, extra: tuple[str, ...] = ()) -> PbxProcess:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "appliance", "run", "--data", str(self.data), "--bind", "127.0.0.1",

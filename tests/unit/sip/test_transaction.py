@@ -253,7 +253,7 @@ def test_invite_server_answers_retransmitted_invite_with_last_response(layer, cl
     layer.take_outputs()
     layer.receive(request(branch=req.vias[0].branch), UDP, clock.now)
     out = layer.take_outputs()
-    assert [o.message.status for o in out] == [180]
+    assert [int(o.first_line.split()[1]) for o in out] == [180]
 
 
 def test_invite_server_retransmits_non_2xx_with_timer_g_until_ack(layer, clock):
@@ -308,7 +308,7 @@ def test_invite_server_sends_only_the_first_final_response(layer, clock):
     txn = receive_new(layer, request())
     txn.respond(200)
     txn.respond(486)
-    assert [o.message.status for o in layer.take_outputs()] == [200]
+    assert [int(o.first_line.split()[1]) for o in layer.take_outputs()] == [200]
 
 
 def test_cancel_finds_its_invite_transaction(layer, clock):
@@ -328,7 +328,7 @@ def test_non_invite_server_replays_final_response_then_timer_j(layer, clock):
     txn.respond(200)
     layer.take_outputs()
     layer.receive(request("OPTIONS", branch=req.vias[0].branch), UDP, clock.now + 1)
-    assert [o.message.status for o in layer.take_outputs()] == [200]
+    assert [int(o.first_line.split()[1]) for o in layer.take_outputs()] == [200]
     advance(layer, clock, 100.0 + 64 * T1)
     assert txn.state == State.TERMINATED
 
@@ -346,7 +346,7 @@ def test_rfc2543_requests_without_magic_cookie_still_match(layer, clock):
     txn.respond(200)
     layer.take_outputs()
     layer.receive(request("OPTIONS", branch="1234"), UDP, clock.now)
-    assert [o.message.status for o in layer.take_outputs()] == [200]
+    assert [int(o.first_line.split()[1]) for o in layer.take_outputs()] == [200]
 
 
 def test_wakeup_hook_is_called_when_outputs_wait(layer, clock):
