@@ -378,7 +378,8 @@ def _parse_header_lines(lines: list[str]) -> tuple[Headers, str | None]:
             _name_cache[raw] = name
         append([name, value.strip(" \t")])
     if len(items) > MAX_HEADERS:
-        raise SipParseError(f"more than {MAX_HEADERS} header fields")
+        # Still a request we can answer: report it like any other problem (the caller builds the 400).
+        problem = problem or f"more than {MAX_HEADERS} header fields"
     return headers, problem
 
 

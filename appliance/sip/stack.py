@@ -17,7 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .message import Request, Response, SipParseError, make_response, parse_message
+from .message import (
+    Request,
+    Response,
+    SipParseError,
+    make_response,
+    parse_message,
+    validate_request,
+    validate_response,
+)
 from .transaction import (
     ClientTransaction,
     Peer,
@@ -212,18 +220,21 @@ class SipStack:
         try:
             message = parse_message(data)
             if isinstance(message, Request):
-                problem = _check_request(message)
+                problem = validate_request(message)
                 if problem is not None:
                     self._reject(message, peer, *problem)
                     return
                 _process_via(message, peer)
             else:
-                message.vias  # noqa: B018  (validates the Via the matching needs)
-                message.cseq  # noqa: B018
+                problem_text = validate_response(message)
+                if problem_text is not None:
+                    raise ValueError(problem_text)
         except (SipParseError, ValueError) as err:
             self.stats.parse_errors += 1
             log.info("malformed SIP from %s:%s (%s): %s", peer.host, peer.port, peer.transport, err)
-            self._answer_garbage(data, peer)
+            partial = getattr(err, "request", None)
+            if isinstance(err, SipParseError) and err.response_possible and partial is not None:
+                self._reject(partial, peer, 400, "Bad Request")
             return
         self.layer.receive(message, peer, self._now())
         self._flush()
@@ -238,20 +249,6 @@ class SipStack:
         except ValueError:
             return
         self.send_stateless(make_response(request, status, reason), peer)
-
-    def _answer_garbage(self, data: bytes, peer: Peer) -> None:
-        """Answer 400 to a request we could not parse, when its Via/From/To/Call-ID/CSeq are readable."""
-        response = _lenient_400(data)
-        if response is None:
-            return
-        try:
-            vias = response.vias
-            if not vias:
-                return
-            # Answer to where it came from: the source address is all we can trust.
-            self._send_raw(response.serialize(), Peer(peer.transport, peer.host, peer.port, peer.flow))
-        except (ValueError, ConnectionError, OSError) as err:
-            log.debug("could not answer garbage from %s: %s", peer.host, err)
 
     # --- the drain ----------------------------------------------------------------------------
     def _wakeup(self) -> None:
@@ -364,60 +361,3 @@ def _process_via(request: Request, peer: Peer) -> None:
         changed = True
     if changed:
         request.set_vias(vias)
-
-
-_MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
-
-
-def _check_request(request: Request) -> tuple[int, str] | None:
-    """Semantic checks needed before a request may enter a transaction (RFC 3261 §8.2)."""
-    for name in _MANDATORY:
-        if name not in request.headers:
-            return 400, f"Missing {name}"
-    if request.version.upper() != "SIP/2.0":
-        return 505, "Version Not Supported"
-    for name in ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length"):
-        if len(request.headers.get_fields(name)) > 1:
-            return 400, f"Multiple {name} headers"
-    try:
-        cseq = request.cseq
-        request.from_
-        request.to
-        request.vias
-    except ValueError as err:
-        return 400, str(err)[:80]
-    if cseq.method != request.method:
-        return 400, "CSeq method does not match"
-    mf = request.headers.get("Max-Forwards")
-    if mf is not None and not mf.strip().isdigit():
-        return 400, "Bad Max-Forwards"
-    try:
-        uri = request.uri
-    except ValueError:
-        return 400, "Bad Request-URI"
-    if not isinstance(uri, SipUri) and uri.scheme != "tel":
-        return 416, "Unsupported URI Scheme"
-    return None
-
-
-def _lenient_400(data: bytes) -> Response | None:
-    """A 400 built from the raw lines of an unparseable request, when the needed headers are there."""
-    text = data.decode("utf-8", "replace")
-    head = text.split("\r\n\r\n", 1)[0].split("\n")
-    if not head or head[0].startswith("SIP/"):
-        return None  # never answer a response
-    wanted = {"via": "Via", "v": "Via", "from": "From", "f": "From", "to": "To", "t": "To",
-              "call-id": "Call-ID", "i": "Call-ID", "cseq": "CSeq"}
-    response = Response(400, "Bad Request")
-    found = set()
-    for line in head[1:]:
-        name, colon, value = line.partition(":")
-        canonical = wanted.get(name.strip().lower())
-        if colon and canonical:
-            response.headers.add(canonical, value.strip())
-            found.add(canonical)
-    if found != {"Via", "From", "To", "Call-ID", "CSeq"}:
-        return None
-    if "ACK" in (response.headers.get("CSeq") or "").split():
-        return None
-    return response
