@@ -222,7 +222,9 @@ class Pbx:
         stats = [ep.stats() for ep in self.engine.endpoints.values()]
         received = [s for s in stats if s["packets_in"]]
         jitter = [s["jitter_ms"] for s in received]
+        detail = stats[: int(params.get("detail", 0))]
         return {
+            "detail": detail,
             "endpoints": len(stats),
             "packets_in": sum(s["packets_in"] for s in stats),
             "packets_out": sum(s["packets_out"] for s in stats),

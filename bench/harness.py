@@ -153,7 +153,8 @@ def sipp(args: list[str], workdir: Path, timeout: float) -> SippRun:
     stats = workdir / "stats.csv"
     started = time.monotonic()
     proc = subprocess.run(["sipp", "-nostdin", "-i", "127.0.0.1", "-trace_stat", "-stf", str(stats), "-fd", "1",
-                           "-trace_rtt", "-rtt_freq", "1", *args],
+                           "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", str(workdir / "errors.log"),
+                           *args],
                           cwd=workdir, capture_output=True, text=True, timeout=timeout)
     elapsed = time.monotonic() - started
     successful = failed = 0
@@ -182,9 +183,13 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def write_alaw_pcap(path: Path, seconds: float, freq: float = 1000.0) -> Path:
-    """A pcap of RTP/PCMA packets (20 ms, a tone) for SIPp's play_pcap_audio."""
-    from appliance.media.g711 import alaw_encode  # noqa: PLC0415
+def write_ulaw_pcap(path: Path, seconds: float, freq: float = 1000.0) -> Path:
+    """A pcap of RTP/PCMU packets (20 ms, a tone) for SIPp's play_pcap_audio.
+
+    µ-law because SIPp's built-in UAS answers PCMU whatever it is offered: both legs then share the
+    codec and the box relays without decoding, which is the case this benchmark measures.
+    """
+    from appliance.media.g711 import ulaw_encode  # noqa: PLC0415
 
     n = int(seconds * 50)
     t = np.arange(160 * n) / 8000.0
@@ -192,8 +197,8 @@ def write_alaw_pcap(path: Path, seconds: float, freq: float = 1000.0) -> Path:
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
     ssrc = 0x12345678
     for i in range(n):
-        rtp = struct.pack("!BBHII", 0x80, 8, i & 0xFFFF, (i * 160) & 0xFFFFFFFF, ssrc) + \
-            alaw_encode(pcm[i * 160:(i + 1) * 160])
+        rtp = struct.pack("!BBHII", 0x80, 0, i & 0xFFFF, (i * 160) & 0xFFFFFFFF, ssrc) + \
+            ulaw_encode(pcm[i * 160:(i + 1) * 160])
         udp = struct.pack("!HHHH", 6000, 6002, 8 + len(rtp), 0) + rtp
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
                          bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.harness import (
-    DOMAIN, SCENARIOS, BenchPbx, cpu_percent, free_port, percentile, sipp, write_alaw_pcap,
+    DOMAIN, SCENARIOS, BenchPbx, cpu_percent, free_port, percentile, sipp, write_ulaw_pcap,
 )
 
 
@@ -93,10 +93,12 @@ def _call_scenario(pbx: BenchPbx, hold_ms: int, pcap: Path | None) -> Path:
 
 def _start_uas(workdir: Path, port: int, media_port: int, echo: bool) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
+    # -l: SIPp's UAS otherwise refuses calls beyond 3 x rate x duration of its own (small) defaults.
     args = ["sipp", "-sn", "uas", "-nostdin", "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1",
-            "-mp", str(media_port)]
+            "-mp", str(media_port), "-l", "100000"]
     if echo:
         args.append("-rtp_echo")
+    args += ["-trace_err", "-error_file", str(workdir / "errors.log")]
     return subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -149,7 +151,7 @@ def rtp_phase(sizes: list[int], hold_s: float) -> None:
     pbx.add_binding(callee, "127.0.0.1", uas_port)
     pbx.start()
     uas = _start_uas(pbx.dir / "uas", uas_port, free_port(), echo=True)
-    pcap = write_alaw_pcap(pbx.dir / "tone.pcap", hold_s + 10)
+    pcap = write_ulaw_pcap(pbx.dir / "tone.pcap", hold_s + 10)
     try:
         for size in sizes:
             scenario = _call_scenario(pbx, int(hold_s * 1000), pcap)

@@ -439,11 +439,23 @@ class OutboundLeg(Leg):
         if response.body and response.content_type == "application/sdp" and self.offer is not None:
             try:
                 answer = SessionDescription.parse(response.body)
-                negotiated = process_answer(self.offer, answer)
-            except (ValueError, NotAcceptableHere) as err:
-                log.info("%s: unusable SDP answer from %s: %s", self._call_id, self.target, err)
+            except ValueError as err:
+                log.info("%s: unreadable SDP answer from %s: %s", self._call_id, self.target, err)
                 return False
-            self._apply_negotiation(answer, negotiated.codec, negotiated.telephone_event_pt, negotiated.direction)
+            try:
+                negotiated = process_answer(self.offer, answer)
+                codec, te_pt, direction = negotiated.codec, negotiated.telephone_event_pt, negotiated.direction
+            except NotAcceptableHere as err:
+                # Some UAs answer with a codec that was not offered (RFC 3264 §6.1 forbids it). When we can
+                # handle that codec anyway, use it and let the engine transcode, as a tolerant PBX does.
+                fallback = _supported_answer_codec(answer, self.ctx.codecs)
+                if fallback is None:
+                    log.info("%s: unusable SDP answer from %s: %s", self._call_id, self.target, err)
+                    return False
+                log.info("%s: %s answered with %s, which was not offered; accepting it", self._call_id,
+                         self.target, fallback.name)
+                codec, te_pt, direction = fallback, None, "sendrecv"
+            self._apply_negotiation(answer, codec, te_pt, direction)
             return True
         return False
 
@@ -525,4 +537,15 @@ def _info_digit(body: bytes) -> str | None:
         return text.upper()
     if text in ("10", "11"):
         return "*" if text == "10" else "#"
+    return None
+
+
+def _supported_answer_codec(answer: SessionDescription, supported: list[str]) -> Codec | None:
+    """The first audio codec of an answer that we can encode, whether or not we offered it."""
+    names = {n.upper() for n in supported}
+    for media in answer.media:
+        if media.media == "audio" and not media.rejected:
+            for codec in media.codecs:
+                if codec.name.upper() in names:
+                    return codec
     return None
