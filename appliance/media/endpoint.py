@@ -9,7 +9,6 @@ is driven by the engine's single tick, never by per-endpoint tasks.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import struct
@@ -123,7 +122,9 @@ class Endpoint:
         self.on_dtmf: Callable[[str], Any] | None = None
         self.on_timeout: Callable[[], Any] | None = None
         self.timeout = 60.0
-        self._rx_mark = (0, 0.0)   # (packets_in, time) when reception was last seen progressing
+        # (packets_in, time) when reception was last seen progressing; the clock starts at creation, so an
+        # endpoint whose peer never sends times out `timeout` seconds after it was made, not at once.
+        self._rx_mark = (0, self._time())
         self._timed_out = False
         self.rtcp = rtcp_session.RtcpState(self)
         self.closed = False
@@ -440,7 +441,8 @@ class Endpoint:
             silent = now - since
             if silent >= 2.0 and self._latched is not None:
                 self._latched = None  # the source went quiet: accept whoever sends next (NAT rebinding)
-            if (self.timeout and self._receiving and not self._timed_out and silent >= self.timeout):
+            if (self.timeout and self._receiving and self._remote is not None and not self._timed_out
+                    and silent >= self.timeout):
                 self._timed_out = True
                 self._engine._emit_timeout(self)
         self.rtcp.maybe_send(now)
