@@ -112,11 +112,14 @@ class Call:
             self.on_leg_failed(leg, 500, "fork failed")
 
     def _offer_codecs(self) -> list:
+        """The caller's codecs first (a callee that picks one is relayed without decoding), then our others
+        (a callee that supports none of the caller's still gets a call, transcoded by the engine)."""
         ours = {c.upper() for c in self.env.ctx.codecs}
         if isinstance(self.a, InboundLeg):
             offered = [c for c in self.a.offered_codecs if c.name.upper() in ours]
             if offered:
-                return offered
+                names = {c.name.upper() for c in offered}
+                return offered + [c for c in self.env.ctx.codecs if c.upper() not in names]
         if self.a is not None and self.a.codec is not None:
             return [self.a.codec.name] + [c for c in self.env.ctx.codecs if c != self.a.codec.name]
         return list(self.env.ctx.codecs)

@@ -188,3 +188,69 @@ def test_dtmf_from_the_caller_reaches_the_callee(pbx, phone_factory, method):
     call.send_dtmf("1234#", method=method)
     assert incoming.wait_dtmf(5, 5) == "1234#"
     call.hangup()
+
+
+def _talk(call, incoming, tmp_path, tag: str) -> tuple:
+    call.play_tone(1000)
+    incoming.play_tone(1600)
+    heard_by_caller = call.record(tmp_path / f"{tag}-caller.wav")
+    heard_by_callee = incoming.record(tmp_path / f"{tag}-callee.wav")
+    time.sleep(1.5)
+    call.stop_recording()
+    incoming.stop_recording()
+    return heard_by_caller, heard_by_callee
+
+
+@pytest.mark.parametrize("caller_codec,callee_codec", [("PCMU", "PCMA"), ("PCMA", "G722"), ("G722", "G722")])
+def test_each_leg_gets_its_own_codec_and_audio_is_transcoded(pbx, phone_factory, tmp_path, caller_codec,
+                                                              callee_codec):
+    alice = phone_factory("alice", codecs=[caller_codec])
+    bob = phone_factory("bob", codecs=[callee_codec])
+    pbx.register(alice, "2001")
+    pbx.register(bob, "2002")
+    call = alice.call(pbx.uri("2002"))
+    incoming = bob.wait_incoming(5)
+    incoming.answer()
+    call.wait_media("active", 5)
+    incoming.wait_media("active", 5)
+    assert call.codec.startswith(caller_codec) and incoming.codec.startswith(callee_codec)
+    heard_by_caller, heard_by_callee = _talk(call, incoming, tmp_path, "codec")
+    assert audio.has_tone(heard_by_callee, 1000, 0.8)
+    assert audio.has_tone(heard_by_caller, 1600, 0.8)
+    call.hangup()
+
+
+def test_early_media_from_the_callee_reaches_the_caller_before_the_answer(pbx, phone_factory, tmp_path):
+    alice, bob = phone_factory.many("alice", "bob")
+    pbx.register(alice, "2001")
+    pbx.register(bob, "2002")
+    call = alice.call(pbx.uri("2002"))
+    incoming = bob.wait_incoming(5)
+    incoming.ringing(183)  # 183 Session Progress with SDP: early media
+    incoming.wait_media("active", 5)
+    incoming.play_tone(1600)
+    call.wait_media("active", 5)
+    early = call.record(tmp_path / "early.wav")
+    time.sleep(1.5)
+    call.stop_recording()
+    assert call.state != "confirmed"
+    assert audio.has_tone(early, 1600, 0.8)
+    incoming.answer()
+    call.wait_confirmed(5)
+    call.hangup()
+
+
+def test_an_update_with_a_new_offer_keeps_the_call_and_its_audio(pbx, phone_factory, tmp_path):
+    alice, bob = phone_factory.many("alice", "bob")
+    pbx.register(alice, "2001")
+    pbx.register(bob, "2002")
+    call = alice.call(pbx.uri("2002"))
+    incoming = bob.wait_incoming(5)
+    incoming.answer()
+    call.wait_confirmed(5)
+    call.update()
+    time.sleep(0.5)
+    assert call.state == "confirmed" and incoming.state == "confirmed"
+    heard_by_caller, heard_by_callee = _talk(call, incoming, tmp_path, "update")
+    assert audio.has_tone(heard_by_callee, 1000, 0.8) and audio.has_tone(heard_by_caller, 1600, 0.8)
+    call.hangup()

@@ -59,6 +59,10 @@ class PhoneCall:
     def unhold(self) -> None:
         self._cmd("unhold")
 
+    def update(self) -> None:
+        """Send UPDATE with a fresh SDP offer (RFC 3311)."""
+        self._cmd("update")
+
     def send_dtmf(self, digits: str, method: str = "rfc2833", duration: int = 160) -> None:
         """method: "rfc2833" (telephone-event), "info" (application/dtmf-relay) or "inband" (tones)."""
         self._cmd("send_dtmf", digits=digits, method=method, duration=duration)

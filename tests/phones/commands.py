@@ -256,6 +256,12 @@ def cmd_unhold(rt: Runtime, call: str) -> dict[str, Any]:
     return {}
 
 
+def cmd_update(rt: Runtime, call: str) -> dict[str, Any]:
+    """Send UPDATE with a new SDP offer (RFC 3311) in the confirmed dialog."""
+    rt.call(call).update(_op())
+    return {}
+
+
 def cmd_auto_answer(rt: Runtime, code: int | None = 200, delay: float = 0.0,
                     ring: int | None = None) -> dict[str, Any]:
     rt.auto_answer = {"code": code, "delay": delay, "ring": ring}
