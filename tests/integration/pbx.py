@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def free_port(kind: int = socket.SOCK_DGRAM, also: tuple[int, ...] = (socket.SOCK_STREAM,)) -> int:
     """A port free for UDP and TCP alike on 127.0.0.1 (SIP uses the same number for both)."""
     for _ in range(200):
-        port = random.randint(20000, 59999)
+        port = random.randint(20000, 39999)  # RTP ranges are drawn above 40000 (see PbxProcess)
         socks = []
         try:
             for k in (kind, *also):
@@ -45,7 +45,7 @@ class PbxProcess:
         self.realm = realm
         self.sip_port = free_port()
         self.tls_port = free_port(socket.SOCK_STREAM, ())
-        base = random.randrange(20000, 60000, 2)
+        base = random.randrange(40000, 60000, 2)
         self.rtp_ports = (base, base + 400)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data.parent / f"{data.name}-pbxd.log"
