@@ -81,6 +81,10 @@ class CallService:
             call._fail_caller(404, "failed", "no route", reason_phrase="Not Found")
 
     def _ring_extension(self, call: Call, extension: str) -> None:
+        ext = self.directory.find(extension)
+        if ext is not None and getattr(ext, "dnd", False):
+            call._fail_caller(486, "busy", "do not disturb", reason_phrase="Do Not Disturb")
+            return
         devices = self.devices_of(extension)
         if not devices:
             call._fail_caller(480, "failed", "unavailable", reason_phrase="Temporarily Unavailable")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlite_utils import Database
 
+from appliance.passwords import hash_password, verify_password
 from appliance.store.db import Clock, change_version, transaction
 from appliance.store.exceptions import ExtensionExists, InvalidValue, NoSuchExtension
 
@@ -23,6 +24,10 @@ DEPARTMENT_MAX = 64
 SECRET_MIN = 8
 SECRET_MAX = 128
 EMAIL_MAX = 254
+
+DEFAULT_VOICEMAIL_PIN = "1234"
+WEB_PASSWORD_MIN = 8
+LANGUAGES = ("en", "zh", "ru")
 
 _NUMBER_RE = re.compile(r"[1-9][0-9]{1,7}")
 # RFC 5322 is far wider; this catches typos without rejecting real addresses.
@@ -44,6 +49,15 @@ class Extension:
     enabled: bool = True
     created_at: float = 0.0
     updated_at: float = 0.0
+    dnd: bool = False
+    voicemail_enabled: bool = True
+    voicemail_pin_hash: str | None = None  # None: still the factory PIN (DEFAULT_VOICEMAIL_PIN)
+    web_password_hash: str | None = None  # None: no portal login for this extension yet
+    language: str | None = None  # prompt language; None follows the box
+
+    @property
+    def voicemail_pin_is_default(self) -> bool:
+        return self.voicemail_pin_hash is None
 
 
 def validate_number(number: str) -> str:
@@ -108,10 +122,38 @@ def validate_department(department: str | None) -> str | None:
     return department
 
 
-def _validate_enabled(enabled: Any) -> bool:
-    if not isinstance(enabled, bool):
-        raise InvalidValue("enabled", "must be true or false")
-    return enabled
+def _flag(field: str) -> Callable[[Any], bool]:
+    def validate(value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise InvalidValue(field, "must be true or false")
+        return value
+
+    return validate
+
+
+def validate_language(language: str | None) -> str | None:
+    """A prompt language code we ship (see LANGUAGES), or None/empty for the box's default."""
+    if language is None or language == "":
+        return None
+    if language not in LANGUAGES:
+        raise InvalidValue("language", f"must be one of {', '.join(LANGUAGES)}")
+    return language
+
+
+def validate_voicemail_pin(pin: str) -> str:
+    """4 to 8 digits (typed on a phone keypad)."""
+    if not isinstance(pin, str) or not re.fullmatch(r"[0-9]{4,8}", pin):
+        raise InvalidValue("voicemail_pin", "must be 4 to 8 digits")
+    return pin
+
+
+def validate_web_password(password: str) -> str:
+    """At least 8 characters, printable."""
+    if not isinstance(password, str) or len(password) < WEB_PASSWORD_MIN or len(password) > 128:
+        raise InvalidValue("web_password", f"must be {WEB_PASSWORD_MIN} to 128 characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in password):
+        raise InvalidValue("web_password", "must not contain control characters")
+    return password
 
 
 _VALIDATORS = {
@@ -119,7 +161,10 @@ _VALIDATORS = {
     "secret": validate_secret,
     "email": validate_email,
     "department": validate_department,
-    "enabled": _validate_enabled,
+    "enabled": _flag("enabled"),
+    "dnd": _flag("dnd"),
+    "voicemail_enabled": _flag("voicemail_enabled"),
+    "language": validate_language,
 }
 UPDATABLE_FIELDS = frozenset(_VALIDATORS)
 
@@ -196,8 +241,9 @@ class ExtensionStore:
         if unknown:
             raise InvalidValue(unknown[0], "cannot be changed")
         values = validate_fields(**changes)
-        if "enabled" in values:
-            values["enabled"] = int(values["enabled"])
+        for flag in ("enabled", "dnd", "voicemail_enabled"):
+            if flag in values:
+                values[flag] = int(values[flag])
         with transaction(self._db):
             current = self.get(number)
             if values:
@@ -220,6 +266,34 @@ class ExtensionStore:
         """Change counter of the extensions table, bumped by every committed write from any process."""
         return change_version(self._db, "extensions")
 
+    def set_voicemail_pin(self, number: str, pin: str) -> None:
+        """Store a new voicemail PIN (hashed); raises InvalidValue or NoSuchExtension."""
+        self._set_hash(number, "voicemail_pin_hash", hash_password(validate_voicemail_pin(pin)))
+
+    def check_voicemail_pin(self, number: str, pin: str) -> bool:
+        """Whether `pin` opens the mailbox (the factory PIN until one was set)."""
+        ext = self.get(number)
+        if ext.voicemail_pin_hash is None:
+            return pin == DEFAULT_VOICEMAIL_PIN
+        return verify_password(pin, ext.voicemail_pin_hash)
+
+    def set_web_password(self, number: str, password: str | None) -> None:
+        """Set (hashed) or, with None, remove the extension's portal password."""
+        value = None if password is None else hash_password(validate_web_password(password))
+        self._set_hash(number, "web_password_hash", value)
+
+    def check_web_password(self, number: str, password: str) -> bool:
+        ext = self.find(number)
+        return bool(ext and ext.web_password_hash and verify_password(password, ext.web_password_hash))
+
+    def _set_hash(self, number: str, column: str, value: str | None) -> None:
+        with transaction(self._db):
+            cursor = self._db.conn.execute(
+                f"UPDATE extensions SET {column} = ?, updated_at = ? WHERE number = ?",
+                (value, self._clock(), number))
+            if cursor.rowcount == 0:
+                raise NoSuchExtension(number)
+
 
 _FIELD_NAMES = [f.name for f in fields(Extension)]
 _COLUMNS = ", ".join(_FIELD_NAMES)
@@ -230,4 +304,5 @@ def _from_tuple(row: Sequence[Any]) -> Extension:
 
 
 def _from_row(row: dict[str, Any]) -> Extension:
-    return Extension(**{**row, "enabled": bool(row["enabled"])})
+    return Extension(**{**row, "enabled": bool(row["enabled"]), "dnd": bool(row.get("dnd", 0)),
+                        "voicemail_enabled": bool(row.get("voicemail_enabled", 1))})

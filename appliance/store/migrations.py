@@ -164,9 +164,19 @@ def _cdr_number_search_index(db: Database) -> None:
     db.conn.execute("INSERT INTO cdr_parties (cdr_parties) VALUES ('rebuild')")
 
 
+_EXTENSION_PREFERENCES = """
+ALTER TABLE extensions ADD COLUMN dnd INTEGER NOT NULL DEFAULT 0 CHECK (dnd IN (0, 1));
+ALTER TABLE extensions ADD COLUMN voicemail_enabled INTEGER NOT NULL DEFAULT 1 CHECK (voicemail_enabled IN (0, 1));
+ALTER TABLE extensions ADD COLUMN voicemail_pin_hash TEXT;
+ALTER TABLE extensions ADD COLUMN web_password_hash TEXT;
+ALTER TABLE extensions ADD COLUMN language TEXT;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "extensions, settings and change counters", _EXTENSIONS_AND_SETTINGS),
     Migration(2, "registrations (location service bindings)", _REGISTRATIONS),
     Migration(3, "call detail records with search indexes", _CDR),
     Migration(4, "trigram index for searching CDRs by part of a number", _cdr_number_search_index),
+    Migration(5, "extension preferences: DND, voicemail on/off and PIN, web password, language",
+              _EXTENSION_PREFERENCES),
 ]

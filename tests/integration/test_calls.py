@@ -254,3 +254,22 @@ def test_an_update_with_a_new_offer_keeps_the_call_and_its_audio(pbx, phone_fact
     heard_by_caller, heard_by_callee = _talk(call, incoming, tmp_path, "update")
     assert audio.has_tone(heard_by_callee, 1000, 0.8) and audio.has_tone(heard_by_caller, 1600, 0.8)
     call.hangup()
+
+
+def test_an_extension_on_do_not_disturb_is_busy_but_can_still_call_out(pbx, phone_factory):
+    from appliance.store import ExtensionStore, open_database
+
+    alice, bob = phone_factory.many("alice", "bob")
+    pbx.register(alice, "2001")
+    pbx.register(bob, "2002")
+    db = open_database(pbx.data / "pbx.sqlite3")
+    ExtensionStore(db).update("2002", dnd=True)
+    db.conn.close()
+    pbx.control("reload")
+    call = alice.call(pbx.uri("2002"))
+    call.wait_disconnected(5)
+    assert call.last_status_code == 486
+    outgoing = bob.call(pbx.uri("2001"))  # DND never stops outgoing calls
+    alice.wait_incoming(5).answer()
+    outgoing.wait_confirmed(5)
+    outgoing.hangup()
