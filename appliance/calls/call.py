@@ -188,6 +188,8 @@ class Call:
                 self._finish("answered", "caller hangup")
                 self.b.hangup("caller hung up")
                 self._report(self.b, "terminated")
+            elif self.answer_time is not None:
+                self._finish("answered", "caller hangup" if reason == "remote hangup" else reason)
             else:
                 self._finish("no answer", "caller cancelled" if reason == "cancelled" else reason)
             for fork in list(self.forks):
@@ -227,6 +229,14 @@ class Call:
         other = self.b if leg is self.a else self.a
         if other is not None and self.b is not None:
             other.send_dtmf(digit)
+
+    def answered_by_pbx(self, label: str) -> None:
+        """An application of the box (voicemail, an announcement) answered: that is who the CDR names."""
+        self.final_called = label
+        self.answer_time = self.env.wallclock()
+        self._cancel_ring_timer()
+        if self.a is not None:
+            self._report(self.a, "confirmed")
 
     # --- control ----------------------------------------------------------------------------------
     def hangup(self, reason: str = "hangup") -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import unquote
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -18,7 +19,9 @@ from appliance.sip.message import Request
 from appliance.sip.transaction import Peer, ServerTransaction
 from appliance.sip.uri import SipUri
 
+from .app import AppSession, CallerHungUp
 from .call import Call, CallEnv, CallOutcome, Device
+from .feature_apps import FeatureRunner
 from .legs import InboundLeg, OutboundLeg
 from .router import Route, Router
 
@@ -34,8 +37,12 @@ class Directory(Protocol):
 class CallService:
     def __init__(self, env: CallEnv, directory: Directory, location: LocationService,
                  authenticator: RequestAuthenticator, router: Router,
-                 record_cdr: Callable[[CallOutcome], None]):
+                 record_cdr: Callable[[CallOutcome], None], features: FeatureRunner | None = None,
+                 prompts: Any = None, language_of: Callable[[str], str] | None = None):
         self.env = env
+        self.features = features
+        self.prompts = prompts
+        self.language_of = language_of or (lambda extension: "en")
         self.directory = directory
         self.location = location
         self.authenticator = authenticator
@@ -58,7 +65,7 @@ class CallService:
         except ValueError:
             txn.respond(400, "Bad Request-URI")
             return
-        dialed = (uri.user if isinstance(uri, SipUri) else None) or ""
+        dialed = unquote((uri.user if isinstance(uri, SipUri) else None) or "")
         leg = InboundLeg(self.env.ctx, request, txn, peer)
         leg.user = caller.number
         leg.display = caller.name
@@ -77,6 +84,15 @@ class CallService:
         route = self.router.route(dialed)
         if route.kind == Route.EXTENSION:
             self._ring_extension(call, route.target)
+        elif route.kind == Route.FEATURE and self.features is not None and self.features.handles(route.target):
+            session = AppSession(leg, call, self.prompts, self.language_of(call.caller))
+            try:
+                await self.features.run(session, route.feature, call.caller)
+            except CallerHungUp:
+                log.debug("call %s: caller left %s", call.id, route.target)
+        elif route.kind == Route.FEATURE:
+            call._fail_caller(501, "failed", f"feature {route.target} not available",
+                              reason_phrase="Feature Not Available")
         else:
             call._fail_caller(404, "failed", "no route", reason_phrase="Not Found")
 
