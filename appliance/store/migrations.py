@@ -172,6 +172,42 @@ ALTER TABLE extensions ADD COLUMN web_password_hash TEXT;
 ALTER TABLE extensions ADD COLUMN language TEXT;
 """
 
+_CONTACTS = f"""
+CREATE TABLE contacts (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner       TEXT REFERENCES extensions (number) ON DELETE CASCADE ON UPDATE CASCADE,
+    first_name  TEXT NOT NULL DEFAULT '',
+    last_name   TEXT NOT NULL DEFAULT '',
+    company     TEXT NOT NULL DEFAULT '',
+    email       TEXT,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL
+);
+CREATE INDEX contacts_owner_name ON contacts (owner, last_name COLLATE NOCASE, first_name COLLATE NOCASE);
+CREATE TABLE contact_numbers (
+    contact_id  INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    label       TEXT NOT NULL CHECK (label IN ('work', 'mobile', 'home', 'other')),
+    number      TEXT NOT NULL,
+    PRIMARY KEY (contact_id, position)
+);
+CREATE INDEX contact_numbers_number ON contact_numbers (number);
+INSERT INTO changes (topic, version) VALUES ('contacts', 0);
+{_change_triggers("contacts", "contacts")}
+{_change_triggers("contact_numbers", "contacts")}
+"""
+
+_WEB_LOGIN_FAILURES = """
+CREATE TABLE web_login_failures (
+    id       INTEGER PRIMARY KEY,
+    account  TEXT NOT NULL,
+    address  TEXT NOT NULL,
+    at       REAL NOT NULL
+);
+CREATE INDEX web_login_failures_account ON web_login_failures (account, at);
+CREATE INDEX web_login_failures_address ON web_login_failures (address, at);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "extensions, settings and change counters", _EXTENSIONS_AND_SETTINGS),
     Migration(2, "registrations (location service bindings)", _REGISTRATIONS),
@@ -179,4 +215,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "trigram index for searching CDRs by part of a number", _cdr_number_search_index),
     Migration(5, "extension preferences: DND, voicemail on/off and PIN, web password, language",
               _EXTENSION_PREFERENCES),
+    Migration(6, "contacts: company phonebook (owner NULL) and personal contacts, normalised numbers",
+              _CONTACTS),
+    Migration(7, "failed web logins (lockout per account and per source address)", _WEB_LOGIN_FAILURES),
 ]
