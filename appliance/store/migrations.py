@@ -208,6 +208,71 @@ CREATE INDEX web_login_failures_account ON web_login_failures (account, at);
 CREATE INDEX web_login_failures_address ON web_login_failures (address, at);
 """
 
+_VOICEMAIL = """
+CREATE TABLE mailboxes (
+    number          TEXT PRIMARY KEY,
+    kind            TEXT NOT NULL CHECK (kind IN ('personal', 'shared')),
+    name            TEXT NOT NULL DEFAULT '',
+    language        TEXT,
+    pin_hash        TEXT,
+    email           TEXT,
+    require_pin     INTEGER NOT NULL DEFAULT 1 CHECK (require_pin IN (0, 1)),
+    email_on_new    INTEGER NOT NULL DEFAULT 1 CHECK (email_on_new IN (0, 1)),
+    attach_audio    INTEGER NOT NULL DEFAULT 1 CHECK (attach_audio IN (0, 1)),
+    announce_caller INTEGER NOT NULL DEFAULT 1 CHECK (announce_caller IN (0, 1)),
+    announce_time   INTEGER NOT NULL DEFAULT 1 CHECK (announce_time IN (0, 1)),
+    max_messages    INTEGER NOT NULL DEFAULT 100,
+    max_seconds     INTEGER NOT NULL DEFAULT 180,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL
+);
+CREATE TABLE voicemail_messages (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid             TEXT NOT NULL UNIQUE,
+    mailbox         TEXT NOT NULL,
+    folder          TEXT NOT NULL CHECK (folder IN ('new', 'old')),
+    caller          TEXT NOT NULL DEFAULT '',
+    caller_name     TEXT,
+    received_at     REAL NOT NULL,
+    duration        REAL NOT NULL,
+    forwarded_from  TEXT,
+    created_at      REAL NOT NULL
+);
+CREATE INDEX voicemail_messages_mailbox ON voicemail_messages (mailbox, folder, received_at);
+CREATE TABLE voicemail_greetings (
+    mailbox         TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    updated_at      REAL NOT NULL,
+    PRIMARY KEY (mailbox, kind)
+);
+CREATE TABLE voicemail_caller_rules (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    mailbox         TEXT NOT NULL,
+    position        INTEGER NOT NULL,
+    match_kind      TEXT NOT NULL CHECK (match_kind IN ('number', 'group')),
+    match_value     TEXT NOT NULL,
+    greeting        TEXT,
+    email_action    TEXT CHECK (email_action IN ('attach', 'notice', 'none', 'sms'))
+);
+CREATE INDEX voicemail_caller_rules_mailbox ON voicemail_caller_rules (mailbox, position);
+CREATE TABLE email_queue (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_uid     TEXT,
+    mailbox         TEXT NOT NULL,
+    recipient       TEXT NOT NULL,
+    attach          INTEGER NOT NULL CHECK (attach IN (0, 1)),
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error      TEXT,
+    created_at      REAL NOT NULL,
+    sent_at         REAL
+);
+CREATE INDEX email_queue_due ON email_queue (state, next_attempt_at);
+INSERT INTO changes (topic, version) VALUES ('mailboxes', 0);
+""" + _change_triggers("mailboxes", "mailboxes") + """
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "extensions, settings and change counters", _EXTENSIONS_AND_SETTINGS),
     Migration(2, "registrations (location service bindings)", _REGISTRATIONS),
@@ -218,4 +283,5 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "contacts: company phonebook (owner NULL) and personal contacts, normalised numbers",
               _CONTACTS),
     Migration(7, "failed web logins (lockout per account and per source address)", _WEB_LOGIN_FAILURES),
+    Migration(8, "voicemail: mailboxes, messages, greetings, caller rules, e-mail queue", _VOICEMAIL),
 ]
