@@ -1,0 +1,1 @@
+"""Voicemail: personal and shared mailboxes, phone menus, MWI and e-mail notification."""
