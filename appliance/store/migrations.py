@@ -273,6 +273,19 @@ INSERT INTO changes (topic, version) VALUES ('mailboxes', 0);
 """ + _change_triggers("mailboxes", "mailboxes") + """
 """
 
+_CONTACT_GROUPS_AND_OUTBOX = f"""
+CREATE TABLE contact_group_members (
+    contact_id      INTEGER NOT NULL REFERENCES contacts (id) ON DELETE CASCADE,
+    group_name      TEXT NOT NULL COLLATE NOCASE,
+    PRIMARY KEY (contact_id, group_name)
+);
+CREATE INDEX contact_group_members_group ON contact_group_members (group_name);
+{_change_triggers("contact_group_members", "contacts")}
+ALTER TABLE email_queue ADD COLUMN channel TEXT NOT NULL DEFAULT 'email' CHECK (channel IN ('email', 'sms'));
+ALTER TABLE email_queue ADD COLUMN payload TEXT NOT NULL DEFAULT '{{}}';
+ALTER TABLE email_queue ADD COLUMN first_attempt_at REAL;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "extensions, settings and change counters", _EXTENSIONS_AND_SETTINGS),
     Migration(2, "registrations (location service bindings)", _REGISTRATIONS),
@@ -284,4 +297,6 @@ MIGRATIONS: list[Migration] = [
               _CONTACTS),
     Migration(7, "failed web logins (lockout per account and per source address)", _WEB_LOGIN_FAILURES),
     Migration(8, "voicemail: mailboxes, messages, greetings, caller rules, e-mail queue", _VOICEMAIL),
+    Migration(9, "contact groups (caller groups for voicemail rules); notification queue: channel, payload",
+              _CONTACT_GROUPS_AND_OUTBOX),
 ]
