@@ -13,6 +13,7 @@ import signal
 import time
 from typing import Any
 
+from appliance import applications
 from appliance.calls.call import CallEnv, CallOutcome
 from appliance.calls.directory import ExtensionDirectory
 from appliance.calls.legs import LegContext
@@ -99,12 +100,14 @@ class Pbx:
                                                 self.location, self.extensions.find, domain,
                                                 mailbox_counts=lambda ext: (0, 0), wallclock=self.wallclock)
         self.dispatcher.add_service("SUBSCRIBE", self.subscriptions.on_subscribe)
+        self.apps = applications.build(self)
 
         self._load_registrations()
         await self.stack.start()
         self.control = ControlServer(self.datadir.control_socket_path, {
             "status": self._ctl_status, "originate": self._ctl_originate, "hangup": self._ctl_hangup,
             "reload": self._ctl_reload, "ping": self._ctl_ping, "media": self._ctl_media,
+            "voicemail_changed": self._ctl_voicemail_changed,
         })
         await self.control.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
@@ -121,6 +124,8 @@ class Pbx:
         if self.control is not None:
             await self.control.close()
         self.subscriptions.close()
+        if self.apps.voicemail is not None:
+            self.apps.voicemail.close()
         await self.stack.close()
         await self.engine.close()
         self._persist_registrations()
@@ -244,6 +249,14 @@ class Pbx:
         if not isinstance(call_id, int):
             raise ValueError("hangup needs 'call' (a call number from status)")
         return {"hung_up": self.calls.hangup(call_id)}
+
+    async def _ctl_voicemail_changed(self, params: dict) -> dict:
+        """The web UI changed a mailbox (deleted, marked read…): update the message lamps."""
+        mailbox = str(params.get("mailbox", ""))
+        if not mailbox:
+            raise ValueError("voicemail_changed needs 'mailbox'")
+        self.subscriptions.mailbox_changed(mailbox)
+        return {"notified": True}
 
     async def _ctl_reload(self, params: dict) -> dict:
         self._check_extension_changes()

@@ -21,7 +21,7 @@ from .legs import InboundLeg, Leg
 
 log = logging.getLogger(__name__)
 
-Audio = Sequence[str] | np.ndarray | str  # prompt ids, samples, or a WAV path
+Audio = Sequence[str | Path | np.ndarray] | np.ndarray | str  # prompt ids/WAV files/samples, samples, a WAV path
 
 
 class CallerHungUp(Exception):
@@ -155,15 +155,47 @@ class AppSession:
         if self.gone or self.leg.ended:
             raise CallerHungUp()
 
-    def _source(self, audio: Audio) -> Any:
-        if isinstance(audio, np.ndarray) or isinstance(audio, str):
-            return audio
-        ids = list(audio)
-        if not ids:
-            return None
+    def compose(self, parts: Sequence[str | Path | np.ndarray], gap_ms: int = 80) -> np.ndarray:
+        """One stretch of audio from prompt ids, recorded WAV files (Path) and samples, in order."""
+        from appliance.media.wav import read_wav  # noqa: PLC0415
+
+        gap = np.zeros(8 * gap_ms, dtype=np.int16)
+        pieces: list[np.ndarray] = []
+        ids: list[str] = []
+
+        def flush_ids() -> None:
+            if ids:
+                pieces.append(self._prompt_audio(list(ids)))
+                ids.clear()
+
+        for part in parts:
+            if isinstance(part, str):
+                ids.append(part)
+                continue
+            flush_ids()
+            pieces.append(read_wav(part) if isinstance(part, Path) else np.asarray(part, dtype=np.int16))
+        flush_ids()
+        joined: list[np.ndarray] = []
+        for piece in pieces:
+            if joined:
+                joined.append(gap)
+            joined.append(piece)
+        return np.concatenate(joined) if joined else np.zeros(0, dtype=np.int16)
+
+    def _prompt_audio(self, ids: list[str]) -> np.ndarray:
         if self.prompts is None:
             raise RuntimeError("no prompt library: build the prompts (`make prompts`)")
         return self.prompts.sequence(ids, self.language)
+
+    def _source(self, audio: Audio) -> Any:
+        if isinstance(audio, np.ndarray) or isinstance(audio, str):
+            return audio
+        parts = list(audio)
+        if not parts:
+            return None
+        if all(isinstance(p, str) for p in parts):
+            return self._prompt_audio(parts)
+        return self.compose(parts)
 
     async def _peek_digit(self) -> None:
         await self._digit_waiting.wait()

@@ -84,6 +84,9 @@ class Call:
         self._moh: dict[Leg, Any] = {}
         self._ringback: Any = None
         self._callee_ext: str | None = None
+        # Called instead of failing the caller when the callee is busy or does not answer; returns True
+        # when it took the caller (voicemail, forwarding). Set by the call service.
+        self.fallback: Callable[[Call, str], bool] | None = None
 
     # --- setup ----------------------------------------------------------------------------------
     def attach_caller(self, leg: InboundLeg) -> None:
@@ -171,9 +174,11 @@ class Call:
             return
         self._cancel_ring_timer()
         if any(s in BUSY_STATUSES for s in self.fork_results):
-            self._fail_caller(486, "busy", "busy")
+            if not self._fall_back("busy"):
+                self._fail_caller(486, "busy", "busy")
         elif all(s in (408, 480, 503) for s in self.fork_results):
-            self._fail_caller(480, "no answer", "unreachable")
+            if not self._fall_back("unavailable"):
+                self._fail_caller(480, "no answer", "unreachable")
         else:
             final = min(self.fork_results)
             self._fail_caller(final if 400 <= final < 700 else 480, "failed", f"callee {final}")
@@ -268,7 +273,14 @@ class Call:
             fork.cancel("no answer")
             self._report(fork, "terminated")
         self.forks = []
-        self._fail_caller(480, "no answer", "no answer", reason_phrase="No Answer")
+        if not self._fall_back("unavailable"):
+            self._fail_caller(480, "no answer", "no answer", reason_phrase="No Answer")
+
+    def _fall_back(self, reason: str) -> bool:
+        """Offer the still-unanswered caller to the fallback (voicemail); True when it took the call."""
+        if self.fallback is None or self.a is None or self.a.ended:
+            return False
+        return self.fallback(self, reason)
 
     def _fail_caller(self, status: int, cdr_status: str, cause: str, reason_phrase: str | None = None) -> None:
         a = self.a

@@ -49,10 +49,10 @@ class FeatureRunner:
 
     # --- do not disturb ------------------------------------------------------------------------------
     async def _dnd_on(self, session: AppSession, match: Match, caller: str) -> None:
-        await self._toggle(session, caller, "dnd", True, ["do_not_disturb", "activated"])
+        await self._toggle(session, caller, "dnd", True, ["fc_dnd_activated"])
 
     async def _dnd_off(self, session: AppSession, match: Match, caller: str) -> None:
-        await self._toggle(session, caller, "dnd", False, ["do_not_disturb", "deactivated"])
+        await self._toggle(session, caller, "dnd", False, ["fc_dnd_deactivated"])
 
     async def _toggle(self, session: AppSession, caller: str, field: str, value: bool, confirm: list[str]) -> None:
         self.set_preference(caller, **{field: value})
@@ -72,14 +72,14 @@ class FeatureRunner:
         # Read at the moment of the call: DHCP may have changed the address since start-up.
         address = self.live_addresses().get(role)
         await session.answer(f"announce {role}")
-        intro = ["wan_address" if role == "wan" else "lan_address"]
+        intro = ["net_wan_address" if role == "wan" else "net_lan_address"]
         if address is None:
-            await session.play(intro + ["not_configured"])
+            await session.play(intro + ["net_no_address"])
         else:
             await session.play(intro + self.say_digits(str(address.ip), session.language))
         session.hangup()
 
     async def _announce_extension(self, session: AppSession, match: Match, caller: str) -> None:
         await session.answer("announce extension")
-        await session.play(["your_extension_is"] + self.say_digits(caller, session.language))
+        await session.play(["fc_your_extension_is"] + self.say_digits(caller, session.language))
         session.hangup()

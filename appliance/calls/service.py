@@ -40,6 +40,7 @@ class CallService:
                  record_cdr: Callable[[CallOutcome], None], features: FeatureRunner | None = None,
                  prompts: Any = None, language_of: Callable[[str], str] | None = None):
         self.env = env
+        self.voicemail: Any = None  # appliance.voicemail.service.VoicemailService, when configured
         self.features = features
         self.prompts = prompts
         self.language_of = language_of or (lambda extension: "en")
@@ -97,16 +98,55 @@ class CallService:
             call._fail_caller(404, "failed", "no route", reason_phrase="Not Found")
 
     def _ring_extension(self, call: Call, extension: str) -> None:
+        call.fallback = lambda c, reason: self._to_voicemail(c, extension, reason)
         ext = self.directory.find(extension)
         if ext is not None and getattr(ext, "dnd", False):
-            call._fail_caller(486, "busy", "do not disturb", reason_phrase="Do Not Disturb")
+            if not call._fall_back("busy"):
+                call._fail_caller(486, "busy", "do not disturb", reason_phrase="Do Not Disturb")
             return
         devices = self.devices_of(extension)
         if not devices:
-            call._fail_caller(480, "failed", "unavailable", reason_phrase="Temporarily Unavailable")
+            if not call._fall_back("unavailable"):
+                call._fail_caller(480, "failed", "unavailable", reason_phrase="Temporarily Unavailable")
             return
         call.ring_devices(extension, devices, self._identity(call.caller, call.caller_name),
                           NameAddress(SipUri("sip", extension, None, self.env.ctx.domain)))
+
+    def _to_voicemail(self, call: Call, extension: str, reason: str) -> bool:
+        """Send an unanswered caller to the extension's mailbox (busy, no answer, unreachable, DND)."""
+        a = call.a
+        if self.voicemail is None or not isinstance(a, InboundLeg) or a.state not in ("new", "early"):
+            return False
+        ext = self.directory.find(extension)
+        if ext is None or not getattr(ext, "voicemail_enabled", False):
+            return False
+        session = AppSession(a, call, self.prompts, getattr(ext, "language", None) or self.language_of(extension))
+        call.fallback = None
+        self._spawn(self._deposit(session, call, extension, reason), call)
+        return True
+
+    async def _deposit(self, session: AppSession, call: Call, extension: str, reason: str) -> None:
+        mailbox = await self.voicemail.mailbox_for(extension)
+        if mailbox is None:
+            call._fail_caller(486 if reason == "busy" else 480, "busy" if reason == "busy" else "no answer", reason)
+            return
+        try:
+            await self.voicemail.take_call(session, mailbox, reason, call.caller, call.caller_name)
+        except CallerHungUp:
+            log.debug("call %s: caller left voicemail", call.id)
+
+    async def dial_from_app(self, session: AppSession, number: str) -> None:
+        """An application hands its (answered) caller over to a normal call to `number` (voicemail call-back)."""
+        call = session.call
+        session.leg.listener = call
+        route = self.router.route(number)
+        if route.kind != Route.EXTENSION:
+            await session.play(["number_not_in_service", "goodbye"])
+            session.hangup()
+            return
+        call.called = number
+        self._ring_extension(call, route.target)
+        call.fallback = None
 
     def devices_of(self, extension: str) -> list[Device]:
         return [Device(c.uri, c.peer) for c in self.location.lookup(extension, self.env.wallclock())]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from appliance.calls.states import DialogInfo, ExtensionStates
 
 from .auth import RequestAuthenticator
-from .dialog import Dialog
+from .dialog import Dialog, new_call_id, new_tag
 from .dispatcher import Dispatcher
 from .location import LocationService
 from .message import Request, Response
@@ -213,9 +214,34 @@ class SubscriptionServer:
             sub.changed(ended)
 
     def mailbox_changed(self, extension: str) -> None:
-        """Voicemail calls this whenever the counts of a mailbox change."""
-        for sub in list(self._by_resource.get(("message-summary", extension), ())):
+        """Voicemail calls this whenever the counts of a mailbox change.
+
+        Subscribed devices get a NOTIFY in their subscription; every other registered device of the
+        extension gets an unsolicited one (what most desk phones expect, RFC 3842 §3 allows it).
+        """
+        subs = list(self._by_resource.get(("message-summary", extension), ()))
+        for sub in subs:
             sub.changed()
+        subscribed = {(s.dialog.peer.host, s.dialog.peer.port) for s in subs}
+        for contact in self.location.lookup(extension, self.wallclock()):
+            if (contact.peer.host, contact.peer.port) not in subscribed:
+                self._unsolicited_mwi(extension, contact)
+
+    def _unsolicited_mwi(self, extension: str, contact: Any) -> None:
+        new, old = self.mailbox_counts(extension)
+        account = f"sip:{extension}@{self.domain}"
+        request = Request("NOTIFY", contact.uri)
+        h = request.headers
+        h.add("From", f"<{account}>;tag={new_tag()}")
+        h.add("To", f"<{account}>")
+        h.add("Call-ID", new_call_id(self.domain))
+        h.add("CSeq", "1 NOTIFY")
+        h.add("Contact", f"<{self.stack.contact_uri(contact.peer)}>")
+        h.add("Event", "message-summary")
+        h.add("Subscription-State", "active")
+        h.add("Content-Type", CONTENT_TYPES["message-summary"])
+        request.body = message_summary(account, new, old)
+        self.stack.send_request(request, contact.peer, lambda response, txn: None)
 
     def subscriptions(self) -> list[Subscription]:
         return [s for subs in self._by_resource.values() for s in subs]

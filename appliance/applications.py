@@ -1,0 +1,110 @@
+"""Wiring of the applications the box answers calls with: prompts, feature codes, voicemail.
+
+Kept out of daemon.py so that the daemon reads as transport + calls, and each application is built
+from explicit dependencies here. Prompts are optional at run time: without a rendered prompt library
+(`make prompts`), calls and registrations work and the features that speak are refused with 501.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from ipaddress import IPv4Interface
+from typing import Any
+
+from appliance.calls.feature_apps import FeatureRunner
+from appliance.calls.features import FeatureCodeConflict, FeatureCodes
+from appliance.store import ExtensionStore, SettingsStore
+from appliance.voicemail.menus import Speech
+from appliance.voicemail.service import VoicemailService
+from appliance.voicemail.storage import VoicemailStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Applications:
+    prompts: Any
+    features: FeatureRunner
+    feature_codes: FeatureCodes
+    voicemail: VoicemailService | None
+
+
+def load_prompts() -> tuple[Any, Speech | None]:
+    """The rendered prompt library and the speech helpers, or (None, None) when not built."""
+    try:
+        from appliance.prompts import PromptLibrary, say_count, say_digits, say_time  # noqa: PLC0415
+
+        library = PromptLibrary()
+    except Exception as err:  # missing build, or the module not there: calls still work
+        log.warning("voice prompts unavailable (%s): spoken features are off; run `make prompts`", err)
+        return None, None
+    return library, Speech(say_digits, say_count, say_time)
+
+
+def feature_codes_from(settings: SettingsStore, extensions: list[str]) -> FeatureCodes:
+    """The code set in force: profile and overrides from settings, checked against the extensions."""
+    profile = settings.get("features.profile", "coovox")
+    overrides = {key[len("feature."):]: value for key, value in settings.all().items() if key.startswith("feature.")}
+    codes = FeatureCodes(profile, overrides)
+    try:
+        codes.check(extensions)
+    except FeatureCodeConflict as err:
+        log.error("feature-code configuration has conflicts: %s", err)
+    return codes
+
+
+def build(pbx: Any) -> Applications:
+    """Build the applications of a started `Pbx` and hook them into its call and subscription services."""
+    prompts, speech = load_prompts()
+    settings = SettingsStore(pbx.db)
+    codes = feature_codes_from(settings, [e.number for e in pbx.extensions.list()])
+    pbx.calls.router.features = codes
+
+    def set_preference(extension: str, **changes: Any) -> None:
+        ExtensionStore(pbx.db).update(extension, **changes)
+        pbx.extensions.refresh()
+
+    def live_addresses() -> dict[str, IPv4Interface | None]:
+        from appliance.network import NetworkManager  # noqa: PLC0415 - pyroute2 only when needed
+
+        try:
+            manager = NetworkManager(settings)
+            from appliance.network.status import live_addresses as read  # noqa: PLC0415
+
+            return read(manager.saved(), manager.context)
+        except Exception as err:
+            log.warning("cannot read the live addresses: %s", err)
+            return {"wan": None, "lan": None}
+
+    say_digits = speech.digits if speech else (lambda text, lang: [])
+    runner = FeatureRunner(set_preference, live_addresses, say_digits)
+    voicemail = None
+    if speech is not None:
+        voicemail = VoicemailService(
+            pbx.datadir.database_path, pbx.datadir.voicemail_dir, speech, wallclock=pbx.wallclock,
+            mailbox_changed=pbx.subscriptions.mailbox_changed,
+            trust_own_device=bool(settings.get("voicemail.trust_own_device", False)))
+        voicemail.recover()
+        voicemail.menus.call_back = pbx.calls.dial_from_app
+        names = {e.number: e.name for e in pbx.extensions.list()}
+        for feature, handler in voicemail.feature_handlers(lambda number: names.get(number)).items():
+            runner.register(feature, handler)
+        counts_store = VoicemailStore(pbx.db, pbx.datadir.voicemail_dir)
+        pbx.subscriptions.mailbox_counts = lambda ext: _counts(counts_store, ext)
+    pbx.calls.features = runner if prompts is not None else None
+    pbx.calls.prompts = prompts
+    pbx.calls.voicemail = voicemail
+    default_language = settings.get("prompts.language", "en")
+    pbx.calls.language_of = lambda extension: _language(pbx, extension, default_language)
+    return Applications(prompts, runner, codes, voicemail)
+
+
+def _counts(store: VoicemailStore, extension: str) -> tuple[int, int]:
+    counts = store.count(extension)
+    return counts["new"], counts["old"]
+
+
+def _language(pbx: Any, extension: str, default: str) -> str:
+    ext = pbx.extensions.find(extension)
+    return (getattr(ext, "language", None) if ext else None) or default
