@@ -67,10 +67,12 @@ class PbxProcess:
         self.cli("ext", "add", number, "--name", name or f"User {number}", "--secret", secret)
         return secret
 
-    def start(self, timeout: float = 60.0, extra: tuple[str, ...] = ()) -> PbxProcess:
+    def start(self, timeout: float = 60.0, extra: tuple[str, ...] = (), netns: str | None = None) -> PbxProcess:
+        """Run pbxd (inside network namespace `netns` when given) and wait for its control socket."""
         self.log = open(self.log_path, "ab")
+        prefix = ["ip", "netns", "exec", netns] if netns else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance", "run", "--data", str(self.data), "--bind", "127.0.0.1",
+            [*prefix, sys.executable, "-m", "appliance", "run", "--data", str(self.data), "--bind", "127.0.0.1",
              "--sip-port", str(self.sip_port), "--tls-port", str(self.tls_port),
              "--rtp-ports", f"{self.rtp_ports[0]}-{self.rtp_ports[1]}", "--realm", self.realm,
              "--log-level", "DEBUG", *extra],

@@ -51,8 +51,10 @@ class Phone:
     @classmethod
     def spawn(cls, name: str, transports: Iterable[str] = ("udp",), codecs: Iterable[str] | None = None,
               log_dir: str | Path | None = None, tls_cert: str | Path | None = None,
-              tls_key: str | Path | None = None, log_level: int = 4) -> Phone:
-        """Start the agent process without waiting for it (see ``wait_ready``); lets many phones boot at once."""
+              tls_key: str | Path | None = None, log_level: int = 4, netns: str | None = None) -> Phone:
+        """Start the agent process without waiting for it (see ``wait_ready``); lets many phones boot at once.
+
+        ``netns`` runs the phone inside a network namespace the test created (``ip netns exec``)."""
         own = log_dir is None
         directory = Path(tempfile.mkdtemp(prefix=f"phone-{name}-")) if own else Path(log_dir)  # type: ignore[arg-type]
         directory.mkdir(parents=True, exist_ok=True)
@@ -62,6 +64,8 @@ class Phone:
             argv += ["--codecs", ",".join(codecs)]
         if tls_cert:
             argv += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key or tls_cert)]
+        if netns:
+            argv = ["ip", "netns", "exec", netns, *argv]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
