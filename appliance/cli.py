@@ -21,6 +21,8 @@ from appliance.errors import ApplianceError
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA = "./var"
+#: Unprivileged defaults for a development host; the box's init script serves on 443 (and 80).
+DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT = 8443, 8080
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 #: Which flag set which configuration field (for error messages that point at the culprit).
@@ -110,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[data], help="show registrations and calls of pbxd")
     status.add_argument("--timeout", type=float, default=5.0, help=argparse.SUPPRESS)
     status.set_defaults(handler=_cmd_status)
+
+    web = commands.add_parser("web", parents=[data], help="serve the web UI over HTTPS (HTTP redirects to it)")
+    web.add_argument("--bind", default="0.0.0.0", metavar="ADDR", help="address to listen on (default 0.0.0.0)")
+    web.add_argument("--https-port", type=_port, default=DEFAULT_HTTPS_PORT, metavar="N",
+                     help=f"HTTPS port (default {DEFAULT_HTTPS_PORT}; 0 picks a free one)")
+    web.add_argument("--http-port", type=_port, default=DEFAULT_HTTP_PORT, metavar="N",
+                     help=f"plain HTTP port that redirects to HTTPS (default {DEFAULT_HTTP_PORT})")
+    web.add_argument("--no-http", action="store_true", help="do not listen for plain HTTP at all")
+    web.add_argument("--workers", type=int, default=2, metavar="N", help="gunicorn worker processes (default 2)")
+    web.add_argument("--log-level", default="INFO", metavar="L", help="DEBUG, INFO, WARNING or ERROR")
+    web.add_argument("--access-log", action="store_true", help="log every request to stdout")
+    web.set_defaults(handler=_cmd_web)
 
     console = commands.add_parser("console", parents=[data], help="installer menu on a serial port")
     console.add_argument("--device", required=True, metavar="DEV", help="serial device, e.g. /dev/ttyS0")
@@ -281,6 +295,69 @@ def _banner(config: Any, datadir: Any, demos: Sequence[Any]) -> str:
         lines.append(_credentials(demos))
     else:
         lines.append("  user/password: an extension from `appliance ext list --secrets`")
+    return "\n".join(lines)
+
+
+# -- web -------------------------------------------------------------------------------------------------
+
+
+def _cmd_web(args: argparse.Namespace) -> int:
+    import ipaddress  # noqa: PLC0415
+
+    from appliance.datadir import DataDir  # noqa: PLC0415
+
+    try:
+        ipaddress.ip_address(args.bind)
+    except ValueError:
+        raise UsageError(f"--bind: {args.bind!r} is not an IP address") from None
+    if not 1 <= args.workers <= 16:
+        raise UsageError("--workers must be between 1 and 16")
+    level = str(args.log_level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise UsageError("--log-level must be DEBUG, INFO, WARNING or ERROR")
+    http_port = None if args.no_http else args.http_port
+    if http_port is not None and http_port == args.https_port and http_port != 0:
+        raise UsageError("--http-port and --https-port must differ")
+    datadir = DataDir(args.data)
+    datadir.create()
+    _prepare(datadir, {"data_dir": args.data})  # database and certificate, as `appliance init`
+
+    from appliance.store import open_database  # noqa: PLC0415
+    from appliance.webui import firststart, serve  # noqa: PLC0415
+
+    db = open_database(datadir.database_path)
+    try:
+        password = firststart.ensure_admin_password(db)
+    finally:
+        db.close()
+    try:
+        listeners = serve.open_listeners(args.bind, args.https_port, http_port)
+    except OSError as err:
+        print(f"appliance: error: cannot listen on {args.bind}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_FAILED
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(_web_banner(args.bind, listeners.https_port, listeners.http_port, password), flush=True)
+    status = serve.run(datadir.path, listeners, workers=args.workers, log_level=level,
+                       access_log=args.access_log)
+    return EXIT_OK if status == 0 else EXIT_FAILED
+
+
+def _web_banner(bind: str, https_port: int, http_port: int | None, password: str | None) -> str:
+    port = "" if https_port == 443 else f":{https_port}"
+    urls = []
+    for address in _server_addresses(bind):
+        host, _, note = address.partition(" ")
+        host = f"[{host}]" if ":" in host else host
+        urls.append(f"https://{host}{port}/" + (f" {note}" if note else ""))
+    lines = ["web UI: " + urls[0], *[f"        {url}" for url in urls[1:]]]
+    if http_port is not None:
+        lines.append(f"  plain http on port {http_port} redirects there")
+    lines.append("  the browser warns about the box's self-signed certificate until a real one is installed")
+    if password is not None:
+        lines.append(f"  administrator: admin / {password}   (shown once: change it under Admin password)")
+    else:
+        lines.append("  administrator: admin (password set earlier; the serial console can reset it)")
+    lines.append("  the extension portal is off until the administrator switches it on")
     return "\n".join(lines)
 
 

@@ -1,0 +1,68 @@
+"""Talking to the running pbxd over its control socket, with errors a page can show.
+
+Two failures matter to a user and are kept apart: the telephony service is not reachable at all
+(`PbxUnavailable`: pages say so and the rest of the UI works), and it refused what was asked
+(`PbxRefused`, e.g. click-to-call for an extension whose phone is not registered).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any
+
+from appliance.control import ControlError, DaemonNotRunning, request
+from appliance.errors import ApplianceError
+
+log = logging.getLogger(__name__)
+
+# The daemon prefixes unexpected handler errors with this; users get the reason only.
+_INTERNAL_PREFIX = re.compile(r"^(?:internal error in '\w+': \w+: |bad request: )")
+
+
+class PbxUnavailable(ApplianceError):
+    """pbxd is not running or does not answer."""
+
+
+class PbxRefused(ApplianceError):
+    """pbxd answered with an error; the message is meant for the user."""
+
+
+class PbxClient:
+    """Synchronous client used by the views; one short connection per command."""
+
+    def __init__(self, socket_path: str | os.PathLike[str], *, timeout: float = 3.0) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    def status(self) -> dict[str, Any]:
+        """Registrations, calls and extension states (see pbxd's `_ctl_status`)."""
+        return self._request("status")
+
+    def originate(self, extension: str, target: str) -> int:
+        """Click-to-call: ring `extension`'s phones, then dial `target` from the one that answers."""
+        reply = self._request("originate", extension=extension, target=target)
+        return int(reply.get("call", 0))
+
+    def hangup(self, call_id: int) -> bool:
+        """End a live call by its number in `status()`; False when it had already ended."""
+        return bool(self._request("hangup", call=int(call_id)).get("hung_up"))
+
+    def reload(self) -> None:
+        """Ask pbxd to pick up configuration changes now; best effort (it polls the store anyway)."""
+        try:
+            self._request("reload")
+        except ApplianceError as err:
+            log.debug("pbxd reload not sent: %s", err)
+
+    def _request(self, cmd: str, **params: Any) -> dict[str, Any]:
+        try:
+            reply = request(self.socket_path, cmd, timeout=self.timeout, **params)
+        except DaemonNotRunning as err:
+            raise PbxUnavailable("the telephony service (pbxd) is not running") from err
+        except ControlError as err:
+            raise PbxUnavailable(f"the telephony service does not answer ({err})") from err
+        if not reply.get("ok"):
+            raise PbxRefused(_INTERNAL_PREFIX.sub("", str(reply.get("error") or "refused without a reason")))
+        return reply

@@ -1,0 +1,211 @@
+"""Contacts: the company phonebook (everyone reads it, the administrator edits it) and personal contacts
+(the owner and the administrator only): list, search, add, edit, delete, one-click call, CSV import."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+
+from appliance.store.contacts import (
+    NUMBER_LABELS,
+    Contact,
+    ContactNumber,
+    NoSuchContact,
+    normalize_number,
+    validate_contact,
+)
+from appliance.store.exceptions import InvalidValue
+from appliance.webui import csvimport
+from appliance.webui import db as webdb
+from appliance.webui.forms import Form
+from appliance.webui.security import User, current_user, login_required
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("contacts", __name__, url_prefix="/contacts")
+
+PAGE_SIZE = 50
+FIELDS = ["first_name", "last_name", "company", "email", *[f"number_{label}" for label in NUMBER_LABELS]]
+
+
+@dataclass(frozen=True)
+class Book:
+    """Which book a request addresses, and what the user may do with it."""
+
+    kind: str  # "company" or "personal"
+    owner: str | None  # None: company phonebook
+    editable: bool
+    title: str
+
+    def args(self) -> dict[str, str]:
+        return {"book": self.kind, **({"owner": self.owner} if self.kind == "personal" and self.owner else {})}
+
+
+def resolve_book(user: User) -> Book | None:
+    """The book named by ?book=&owner=, checked against the user; 403 when it is not theirs to see.
+
+    None: an administrator asked for personal contacts without choosing whose.
+    """
+    kind = request.values.get("book") or ("company" if user.is_admin else "personal")
+    if kind == "company":
+        return Book("company", None, user.is_admin, "Company phonebook")
+    if kind != "personal":
+        abort(404)
+    owner = request.values.get("owner") or None
+    if not user.is_admin:
+        if owner is not None and owner != user.extension:
+            log.warning("extension %s asked for the contacts of %s", user.extension, owner)
+            abort(403)
+        return Book("personal", user.extension, True, "My contacts")
+    if owner is None:
+        return None
+    ext = webdb.extensions().find(owner)
+    if ext is None:
+        abort(404)
+    return Book("personal", owner, True, f"Personal contacts of {ext.number} {ext.name}")
+
+
+def _book_or_403(user: User, *, edit: bool) -> Book:
+    book = resolve_book(user)
+    if book is None:
+        abort(404)
+    if edit and not book.editable:
+        abort(403, description="Only the administrator edits the company phonebook.")
+    return book
+
+
+def _page_number() -> int:
+    try:
+        return max(1, min(100_000, int(request.args.get("page", "1"))))
+    except ValueError:
+        return 1
+
+
+@bp.route("/", endpoint="index")
+@login_required
+def index():  # noqa: ANN201
+    user = current_user()
+    book = resolve_book(user)
+    query = request.args.get("q", "").strip()[:100]
+    page_number = _page_number()
+    page = None
+    if book is not None:
+        page = webdb.contacts().search(owner=book.owner, query=query, limit=PAGE_SIZE,
+                                       offset=(page_number - 1) * PAGE_SIZE)
+    owners = webdb.extensions().list() if user.is_admin else []
+    return render_template("contacts/index.html", book=book, page=page, query=query, page_number=page_number,
+                           page_size=PAGE_SIZE, owners=owners, labels=NUMBER_LABELS,
+                           chosen_owner=request.args.get("owner", ""))
+
+
+def _form_from_contact(contact: Contact) -> Form:
+    values: dict[str, Any] = {"first_name": contact.first_name, "last_name": contact.last_name,
+                              "company": contact.company, "email": contact.email or ""}
+    for number in contact.numbers:
+        key = f"number_{number.label}"
+        if not values.get(key):
+            values[key] = number.number
+    return Form({name: values.get(name, "") for name in FIELDS})
+
+
+def _contact_from_form(form: Form, book: Book, contact_id: int | None) -> Contact | None:
+    numbers = []
+    for label in NUMBER_LABELS:
+        raw = form.text(f"number_{label}")
+        if raw:
+            numbers.append(ContactNumber(raw, label))
+    contact = Contact(first_name=form.text("first_name"), last_name=form.text("last_name"),
+                      company=form.text("company"), email=form.text("email") or None,
+                      numbers=tuple(numbers), owner=book.owner, id=contact_id)
+    # Check each number on its own so the message sits next to the right field.
+    for number in numbers:
+        form.check(f"number_{number.label}", lambda n=number: normalize_number(n.number))
+    if not numbers:
+        form.error("number_work", "Give at least one number.")
+    if not form.ok:
+        return None
+    return form.check("first_name", lambda: validate_contact(contact),
+                      field_map={"first_name": "first_name", "last_name": "last_name", "company": "company",
+                                 "email": "email", "numbers": "number_work"})
+
+
+@bp.route("/new", methods=["GET", "POST"], endpoint="new")
+@login_required
+def new():  # noqa: ANN201
+    book = _book_or_403(current_user(), edit=True)
+    form = Form({name: request.args.get(name, "") for name in FIELDS})
+    if request.method == "POST":
+        form = Form.from_request(request.form, FIELDS)
+        contact = _contact_from_form(form, book, None)
+        if contact is not None:
+            webdb.contacts().add(contact)
+            flash(f"Contact {contact.display_name} added.", "success")
+            return redirect(url_for("contacts.index", **book.args()))
+    return render_template("contacts/form.html", form=form, book=book, contact=None,
+                           labels=NUMBER_LABELS), 400 if form.errors else 200
+
+
+@bp.route("/<int:contact_id>/edit", methods=["GET", "POST"], endpoint="edit")
+@login_required
+def edit(contact_id: int):  # noqa: ANN201
+    book = _book_or_403(current_user(), edit=True)
+    try:
+        existing = webdb.contacts().get(contact_id, owner=book.owner)
+    except NoSuchContact:
+        abort(404)
+    form = _form_from_contact(existing)
+    if request.method == "POST":
+        form = Form.from_request(request.form, FIELDS)
+        contact = _contact_from_form(form, book, contact_id)
+        if contact is not None:
+            webdb.contacts().update(contact)
+            flash(f"Contact {contact.display_name} saved.", "success")
+            return redirect(url_for("contacts.index", **book.args()))
+    return render_template("contacts/form.html", form=form, book=book, contact=existing,
+                           labels=NUMBER_LABELS), 400 if form.errors else 200
+
+
+@bp.route("/<int:contact_id>/delete", methods=["POST"], endpoint="delete")
+@login_required
+def delete(contact_id: int):  # noqa: ANN201
+    book = _book_or_403(current_user(), edit=True)
+    try:
+        webdb.contacts().delete(contact_id, owner=book.owner)
+    except NoSuchContact:
+        abort(404)
+    flash("Contact deleted.", "success")
+    return redirect(url_for("contacts.index", **book.args()))
+
+
+@bp.route("/import", methods=["GET", "POST"], endpoint="import_csv")
+@login_required
+def import_csv():  # noqa: ANN201
+    book = _book_or_403(current_user(), edit=True)
+    form, plan, imported = Form(), None, 0
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            form.error("file", "Choose a CSV file.")
+        else:
+            limit = int(current_app.config["CSV_MAX_BYTES"])
+            data = upload.stream.read(limit + 1)
+            try:
+                text = csvimport.check_upload(upload.filename, upload.mimetype or "", data, max_bytes=limit)
+            except csvimport.CsvFileError as err:
+                form.error("file", str(err))
+            else:
+                store = webdb.contacts()
+                plan = csvimport.plan_import(text, owner=book.owner,
+                                             existing_numbers=store.numbers_in_book(book.owner),
+                                             max_rows=int(current_app.config["CSV_MAX_ROWS"]))
+                try:
+                    imported = len(store.add_many(plan.contacts)) if plan.contacts else 0
+                except InvalidValue as err:  # validated per row already; a race with an extension delete
+                    form.error("file", str(err))
+                log.info("CSV import into %s: %d imported, %d rejected", book.title, imported,
+                         len(plan.rejected))
+    status = 400 if form.errors else 200
+    return render_template("contacts/import.html", form=form, book=book, plan=plan, imported=imported), status
