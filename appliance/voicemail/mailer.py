@@ -91,6 +91,8 @@ class EmailOutbox:
         self._incoming: queue.SimpleQueue[QueuedItem] = queue.SimpleQueue()
         self._backlog: list[QueuedItem] = []  # taken from _incoming, not yet committed
         self._wakeup = threading.Event()
+        self._retry_now = threading.Event()  # wake(): rows waiting out a back-off are tried at once
+        self._settings_version: int | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._session: SmtpSession | None = None
@@ -101,8 +103,11 @@ class EmailOutbox:
     def start(self) -> None:
         """Start the worker; it first sends whatever rows a previous run left pending."""
         if self._thread is not None and self._thread.is_alive():
-            return
+            if not self._stopping.is_set():
+                return
+            self._thread.join()  # a stop() that timed out: never two workers on the same rows
         self._stopping.clear()
+        self._retry_now.set()  # a restart is often a configuration change: try what waits now
         self._thread = threading.Thread(target=self._run, name="voicemail-outbox", daemon=True)
         self._thread.start()
 
@@ -119,7 +124,8 @@ class EmailOutbox:
         thread.join(timeout)
         if thread.is_alive():
             log.warning("voicemail outbox: worker still busy after %.1f s (a connect in progress)", timeout)
-        self._thread = None
+        else:
+            self._thread = None
 
     def enqueue(self, message: Message, mailbox: Mailbox, recipient: str, attach: bool, language: str) -> None:
         """Queue a "new voicemail" e-mail (with the WAV when `attach`); returns at once."""
@@ -155,7 +161,11 @@ class EmailOutbox:
         return None
 
     def wake(self) -> None:
-        """Try pending rows now (e.g. the SMTP settings were just changed)."""
+        """Try every pending row now, back-off or not (e.g. the SMTP settings were just changed).
+
+        The worker also notices a change of the settings table by itself within `poll_interval`.
+        """
+        self._retry_now.set()
         self._wakeup.set()
 
     def log(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -224,8 +234,14 @@ class EmailOutbox:
 
     def _pass(self, db: Database, out: OutboxQueue) -> float | None:
         """Try every due row once; return the time to sleep until the next is due."""
-        rows = out.due(self._clock(), longest_wait=self._policy.longest)
         settings = SettingsStore(db)
+        version = settings.version()
+        changed = self._settings_version is not None and version != self._settings_version
+        self._settings_version = version
+        if self._retry_now.is_set() or changed:
+            self._retry_now.clear()
+            out.retry_now(self._clock())
+        rows = out.due(self._clock(), longest_wait=self._policy.longest)
         smtp = load_smtp(settings) if any(r.channel == "email" for r in rows) else SmtpSettings()
         blocked: set[str] = set()
         server_down: str | None = None  # a connection-level failure: applies to the pass's other e-mails

@@ -142,6 +142,14 @@ class OutboxQueue:
         value = self.db.conn.execute(sql, skip).fetchone()[0]
         return None if value is None else float(value)
 
+    def retry_now(self, now: float) -> int:
+        """Make every pending row due (settings changed, or the administrator asked); returns how many."""
+        with transaction(self.db):
+            cursor = self.db.conn.execute(
+                "UPDATE email_queue SET next_attempt_at = ? WHERE state = 'pending' AND next_attempt_at > ?",
+                (now, now))
+        return cursor.rowcount
+
     def pending_count(self) -> int:
         return int(self.db.conn.execute("SELECT count(*) FROM email_queue WHERE state = 'pending'").fetchone()[0])
 

@@ -460,3 +460,18 @@ def test_enqueue_from_many_threads_loses_nothing(env):
     env.outbox.stop()
     assert len(env.transport.sent) == 100
     assert [r["state"] for r in env.outbox.log(200)] == ["sent"] * 100
+
+
+def test_wake_and_changed_settings_end_a_back_off_at_once(env):
+    configure_smtp(env.db)
+    env.outbox.enqueue(leave(env.store), env.store.mailbox("2001"), "alice@example.com", True, "en")
+    env.transport.open_errors = [DeliveryError("authentication failed: 535 no") for _ in range(2)]
+    env.outbox.process_due()
+    env.outbox.wake()  # the administrator pressed "retry now"
+    env.outbox.process_due()
+    assert env.transport.opened == 2 and row(env.outbox)["attempts"] == 2
+    env.outbox.process_due()
+    assert env.transport.opened == 2  # back-off again
+    save_smtp(SettingsStore(env.db), SmtpSettings("127.0.0.1", 2525, "none", "pbx", "right", "pbx@example.com"))
+    env.outbox.process_due()
+    assert row(env.outbox)["state"] == "sent"
