@@ -524,20 +524,23 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def best_of(repeat: int, kind: str, loop: str, calls: int, duration: float, rewrite: bool = False) -> Result:
-    """The run with the lowest CPU cost per packet: other load on the host only ever adds to it."""
-    runs = [measure(kind, loop, calls, duration, rewrite) for _ in range(max(1, repeat))]
-    return min(runs, key=lambda r: (r.loss > 0.001, r.cpu_us_per_packet))
+def find_capacity(loop: str, duration: float, start: int = 100, limit: int = 3000) -> tuple[int, Result | None]:
+    """Largest call count (to within ~10 %) with loss < 0.1 % and the server core not saturated.
 
-
-def find_capacity(loop: str, duration: float, start: int = 100, limit: int = 4000) -> tuple[int, Result | None]:
-    """Largest call count (to within ~10 %) with loss < 0.1 % and the server core not saturated."""
+    A run where the generator could not keep its schedule (the host is busy with something else) is repeated
+    up to twice; if it still cannot, the search stops there and says so rather than report a false limit."""
     good, good_result, bad = 0, None, None
     calls = start
     while calls <= limit:
-        r = measure("engine", loop, calls, duration)
+        for _ in range(3):
+            r = measure("engine", loop, calls, duration)
+            if r.gen_late_ms <= 5:
+                break
         ok = r.loss < 0.001 and r.cpu_percent < 97
         print(_row(r, None), "ok" if ok else "FAIL", flush=True)
+        if r.gen_late_ms > 5:
+            print(f"    (load generator fell behind at {calls} calls: the host is busy; stopping the search here)")
+            break
         if ok:
             good, good_result = calls, r
             if bad is None:
@@ -553,12 +556,12 @@ def find_capacity(loop: str, duration: float, start: int = 100, limit: int = 400
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--loops", default="asyncio,uvloop")
     parser.add_argument("--no-search", action="store_true", help="skip the capacity search")
     parser.add_argument("--servers", default="bare,reader1,reader,engine,engine-tp")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per configuration; the best one is shown")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration; the best one is shown")
     parser.add_argument("--rewrite", action="store_true", help=argparse.SUPPRESS)
     # Server mode (internal).
     parser.add_argument("--serve", choices=SERVERS)
@@ -570,18 +573,25 @@ def main() -> None:
         return
 
     loops = args.loops.split(",")
-    print(f"media relay benchmark: {args.calls} calls × 2 directions × 50 pkt/s, {args.duration:.0f} s per run, "
-          f"best of {args.repeat}; server pinned to CPU 0, generator to CPU 1; load average {_load()}\n")
-    print(HEADER)
+    kinds = args.servers.split(",") + ["eng+pt"]
+    print(f"media relay benchmark: {args.calls} calls × 2 directions × 50 pkt/s, {args.duration:.0f} s per run; "
+          f"server pinned to CPU 0, generator to CPU 1; load average {_load()}")
+    print(f"each configuration runs {args.repeat}× interleaved with the others; the run with the lowest CPU cost "
+          "per packet is shown (other work on the host only ever adds to it), with the range seen\n")
+    print(HEADER + "  µs/pkt range")
     for loop in loops:
-        reference = None
-        for kind in args.servers.split(","):
-            r = best_of(args.repeat, kind, loop, args.calls, args.duration)
-            reference = reference or (r if kind == "bare" else None)
-            print(_row(r, reference), flush=True)
-        r = best_of(args.repeat, "engine", loop, args.calls, args.duration, rewrite=True)
-        r.kind = "eng+pt"
-        print(_row(r, reference), flush=True)
+        runs: dict[str, list[Result]] = {kind: [] for kind in kinds}
+        for _ in range(max(1, args.repeat)):
+            for kind in kinds:
+                r = measure("engine" if kind == "eng+pt" else kind, loop, args.calls, args.duration,
+                            rewrite=kind == "eng+pt")
+                r.kind = kind
+                runs[kind].append(r)
+        best = {kind: min(rs, key=lambda r: (r.loss > 0.001, r.cpu_us_per_packet)) for kind, rs in runs.items()}
+        reference = best.get("bare")
+        for kind in kinds:
+            costs = [r.cpu_us_per_packet for r in runs[kind]]
+            print(_row(best[kind], reference), f"  {min(costs):5.1f}–{max(costs):5.1f}", flush=True)
     print(f"load average after: {_load()}")
     print("\nhandler cost without syscalls (µs per packet, default loop):")
     for label, cost in handler_cost().items():
