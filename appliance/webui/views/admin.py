@@ -20,6 +20,7 @@ from appliance.webui import certificates, mail, options
 from appliance.webui import db as webdb
 from appliance.webui.firststart import ADMIN_PASSWORD_KEY
 from appliance.webui.forms import Form
+from appliance.webui.views.auth import verify_current_password
 from appliance.webui.pbx import PbxRefused, PbxUnavailable
 from appliance.webui.security import admin_required, refresh_fingerprint
 
@@ -181,8 +182,9 @@ def password():  # noqa: ANN201
         form = Form.from_request(request.form, ["current", "new", "confirm"])
         settings = webdb.settings()
         stored = settings.get(ADMIN_PASSWORD_KEY) or ""
-        if not verify_password(str(form.get("current")), stored):
-            form.error("current", "This is not the current admin password.")
+        problem = verify_current_password("admin", lambda: verify_password(str(form.get("current")), stored))
+        if problem:
+            form.error("current", problem)
         new = str(form.get("new"))
         if len(new) < ADMIN_PASSWORD_MIN or len(new) > 128:
             form.error("new", f"Use {ADMIN_PASSWORD_MIN} to 128 characters.")

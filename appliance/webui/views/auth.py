@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -69,6 +70,24 @@ def authenticate(account: str, password: str, address: str) -> LoginResult:
         log.warning("web login for %r from %s is now locked for %d min", key, address,
                     opts.lockout_window_minutes)
     return LoginResult(None, message="Wrong extension number or password.")
+
+
+def verify_current_password(account: str, check: Callable[[], bool]) -> str | None:
+    """For password-change forms: None when `check()` passes, else the message to show. Wrong
+    answers count as failed logins, so a stolen session cannot be used to guess the password."""
+    now = webdb.wallclock()
+    opts = options.load(webdb.settings())
+    address = request.remote_addr or "unknown"
+    throttle = webdb.throttle()
+    if throttle.lockout(account, address, now=now, limit=opts.lockout_failures,
+                        window=opts.lockout_window_seconds) is not None:
+        log.warning("password change by %r from %s refused: locked out", account, address)
+        return "Too many wrong passwords. Try again later."
+    if check():
+        return None
+    throttle.record_failure(account, address, now=now)
+    log.warning("wrong current password in a password change by %r from %s", account, address)
+    return "This is not your current password."
 
 
 def _is_number(key: str) -> bool:

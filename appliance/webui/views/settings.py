@@ -13,6 +13,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from appliance.store.extensions import validate_email, validate_voicemail_pin, validate_web_password
 from appliance.webui import db as webdb
 from appliance.webui.forms import Form
+from appliance.webui.views.auth import verify_current_password
 from appliance.webui.security import current_user, extension_required, refresh_fingerprint
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,9 @@ def password():  # noqa: ANN201
     form = Form.from_request(request.form, ["current", "new", "confirm"])
     number = current_user().extension
     store = webdb.extensions()
-    if not store.check_web_password(number, str(form.get("current"))):
-        form.error("current", "This is not your current password.")
+    problem = verify_current_password(number, lambda: store.check_web_password(number, str(form.get("current"))))
+    if problem:
+        form.error("current", problem)
     new = form.check("new", lambda: validate_web_password(str(form.get("new"))))
     if new is not None and form.get("confirm") != new:
         form.error("confirm", "The two passwords differ.")
