@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs the system tools and libraries the appliance and its tests use: SIPp, baresip, espeak-ng, sox,
-# libspandsp (G.722 and fax modems), busybox udhcpc and dnsmasq (network tests), shellcheck.
+# libspandsp (G.722 and fax modems), busybox udhcpc and dnsmasq (network tests), shellcheck, chromium (web UI
+# tests drive Debian's Chromium through Playwright; Playwright's own browser download is not used).
 # Runs as root (CI, the development container) or through sudo.
 set -eu
-PKGS="sip-tester baresip espeak-ng sox libspandsp2 iproute2 busybox dnsmasq-base iputils-ping shellcheck"
+PKGS="sip-tester baresip espeak-ng sox libspandsp2 iproute2 busybox dnsmasq-base iputils-ping shellcheck chromium"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
