@@ -118,10 +118,12 @@ class EmailOutbox:
             return
         self._stopping.set()
         self._wakeup.set()
-        session = self._session
-        if session is not None:
-            session.abort()
-        thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        while thread.is_alive() and time.monotonic() < deadline:
+            session = self._session
+            if session is not None:
+                session.abort()  # again each round: the socket may appear only after a connect
+            thread.join(0.05)
         if thread.is_alive():
             log.warning("voicemail outbox: worker still busy after %.1f s (a connect in progress)", timeout)
         else:
@@ -267,9 +269,9 @@ class EmailOutbox:
                     server_down = down.error.text
                     self._failed(out, row, down.error)
                     session = None
-                except Exception as err:  # a row we cannot even build must not block the ones behind it
+                except Exception as err:  # a bug must not block the rows behind this one, nor lose it
                     log.exception("voicemail outbox: row %d cannot be sent", row.id)
-                    self._failed(out, row, DeliveryError(f"internal error: {err!r}", permanent=True))
+                    self._failed(out, row, DeliveryError(f"internal error: {err!r}"))
         finally:
             self._session = None
             if session is not None:
@@ -298,12 +300,12 @@ class EmailOutbox:
                               audio=audio, gone=gone, tz=self._tz)
         if session is None:
             try:
-                session = self._transport.session(smtp)
+                session = self._transport.session(smtp, on_connecting=self._connecting)
             except DeliveryError as err:
+                self._session = None
                 if self._stopping.is_set():
                     return None
                 raise _ServerDown(err) from err
-            self._session = session
         try:
             session.send(message, smtp.from_address, row.recipient)
         except DeliveryError as err:
@@ -323,6 +325,11 @@ class EmailOutbox:
             return session
         self._sent(out, row)
         return session
+
+    def _connecting(self, session: SmtpSession) -> None:
+        if self._stopping.is_set():
+            raise DeliveryError("stopping")  # do not even connect
+        self._session = session
 
     def _audio(self, store: VoicemailStore, row: OutboxRow, notice: Notice) -> tuple[bytes | None, bool]:
         """(the WAV to attach or None, whether the message is gone from the mailbox)."""

@@ -15,6 +15,7 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
@@ -131,16 +132,27 @@ class SmtpTransport:
         self.context = context or tls_context(verify_tls)
         self.local_hostname = local_hostname
 
-    def session(self, settings: SmtpSettings) -> SmtpSession:
-        """Connect, secure and authenticate as the settings say; raises DeliveryError."""
-        client: smtplib.SMTP | None = None
+    def session(self, settings: SmtpSettings,
+                on_connecting: Callable[[SmtpSession], None] | None = None) -> SmtpSession:
+        """Connect, secure and authenticate as the settings say; raises DeliveryError.
+
+        `on_connecting` gets the session before the first byte is read, so that another thread can
+        abort() a server that accepts the connection and then says nothing.
+        """
+        client: smtplib.SMTP
+        if settings.security == "tls":
+            client = smtplib.SMTP_SSL(local_hostname=self.local_hostname, timeout=self.timeout,
+                                      context=self.context)
+        else:
+            client = smtplib.SMTP(local_hostname=self.local_hostname, timeout=self.timeout)
+        # smtplib takes the TLS server name from _host, which only its constructor sets; we connect
+        # separately (so that the session can be aborted while the greeting is awaited)
+        client._host = settings.host
+        session = SmtpSession(client)
+        if on_connecting is not None:
+            on_connecting(session)
         try:
-            if settings.security == "tls":
-                client = smtplib.SMTP_SSL(settings.host, settings.port, local_hostname=self.local_hostname,
-                                          timeout=self.timeout, context=self.context)
-            else:
-                client = smtplib.SMTP(settings.host, settings.port, local_hostname=self.local_hostname,
-                                      timeout=self.timeout)
+            client.connect(settings.host, settings.port)
             client.ehlo()
             if settings.security == "starttls":
                 client.starttls(context=self.context)  # raises SMTPNotSupportedError if not offered
@@ -148,10 +160,9 @@ class SmtpTransport:
             if settings.user:
                 client.login(settings.user, settings.password)
         except (smtplib.SMTPException, OSError) as err:
-            if client is not None:
-                client.close()
+            client.close()
             raise classify(err) from err
-        return SmtpSession(client)
+        return session
 
 
 class WebhookTransport:

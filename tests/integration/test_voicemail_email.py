@@ -327,3 +327,22 @@ def test_rules_by_number_and_contact_group_choose_attach_notice_none_and_sms(env
     assert (path, auth, body["to"]) == ("/sms/send", "Bearer tok", "+8613800138000")
     assert "+8613900000000" in body["text"]
     wait_for(lambda: [r["state"] for r in outbox.log()] == ["sent"] * 3)
+
+
+def test_stop_is_prompt_while_a_server_says_nothing(env):
+    env.smtp("none")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", env.port))
+    silent.listen()  # accepts (kernel backlog) and never sends a greeting
+    try:
+        outbox = env.outbox(smtp_timeout=30.0)
+        outbox.enqueue(env.leave(), env.store.mailbox("2001"), "alice@example.com", True, "en")
+        wait_for(lambda: outbox.log())
+        time.sleep(0.3)  # the worker is now waiting for the greeting
+        started = time.monotonic()
+        outbox.stop()
+        assert time.monotonic() - started < 1.0
+        row = outbox.log()[0]
+        assert (row["state"], row["attempts"]) == ("pending", 0)  # cut off by stop(): not counted
+    finally:
+        silent.close()

@@ -72,7 +72,7 @@ class FakeTransport:
         self.closed = 0
         self.before_send = None
 
-    def session(self, settings):
+    def session(self, settings, on_connecting=None):
         self.opened += 1
         if self.open_errors:
             raise self.open_errors.pop(0)
