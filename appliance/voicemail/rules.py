@@ -62,6 +62,14 @@ def default_action(mailbox: Mailbox) -> str:
     return "attach" if mailbox.attach_audio else "notice"
 
 
+def notification_address(mailbox: Mailbox, extension: Any | None) -> str | None:
+    """Where a mailbox's e-mail goes: a personal mailbox's extension's address (the mailbox's own
+    address if the extension has none), a shared mailbox's own; None when there is none."""
+    if mailbox.kind == "personal" and extension is not None and getattr(extension, "email", None):
+        return str(extension.email)
+    return mailbox.email or None
+
+
 def validate_rule(
     match_kind: Any, match_value: Any, greeting: Any, email_action: Any
 ) -> tuple[str, str, str | None, str | None]:

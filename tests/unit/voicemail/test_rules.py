@@ -9,7 +9,7 @@ from appliance.store.contact_groups import ContactGroups
 from appliance.store.contacts import Contact, ContactNumber, ContactStore, NoSuchContact
 from appliance.store.exceptions import InvalidValue
 from appliance.voicemail.exceptions import InvalidMailboxValue, NoSuchMailbox
-from appliance.voicemail.rules import CallerRules, NoSuchRule, RuleDecision, default_action
+from appliance.voicemail.rules import CallerRules, NoSuchRule, RuleDecision, default_action, notification_address
 from appliance.voicemail.storage import VoicemailStore
 
 
@@ -185,3 +185,12 @@ def test_the_first_matching_rule_wins_and_open_fields_follow_the_mailbox(env):
     box = env.store.update("2001", attach_audio=False)
     decision = env.rules.decide(box, "+49301234")
     assert (decision.greeting, decision.email_action) == ("customers", "notice")
+
+
+def test_mail_goes_to_the_extension_address_or_the_shared_mailbox_address(env):
+    extensions = ExtensionStore(env.db)
+    extensions.update("2001", email="alice@example.com")
+    assert notification_address(env.store.mailbox("2001"), extensions.find("2001")) == "alice@example.com"
+    assert notification_address(env.store.mailbox("2002"), extensions.find("2002")) is None
+    env.store.update("70000", email="sales@example.com")
+    assert notification_address(env.store.mailbox("70000"), None) == "sales@example.com"
