@@ -7,6 +7,9 @@ BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 SYSSTAMP = .cache/system-deps.stamp
 JOBS    ?= auto
+# `make run`: the web UI (HTTPS, plain HTTP redirecting to it) beside pbxd, stopped when pbxd exits.
+WEB_PORT      ?= 8443
+WEB_HTTP_PORT ?= 8080
 
 .PHONY: run test unit integration venv system-deps bench clean image
 
@@ -25,7 +28,10 @@ $(SYSSTAMP): scripts/install-system-deps.sh
 system-deps: $(SYSSTAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m appliance run --data $(DATA)
+	$(BIN)/python -m appliance init --data $(DATA) > /dev/null
+	@$(BIN)/python -m appliance web --data $(DATA) --https-port $(WEB_PORT) --http-port $(WEB_HTTP_PORT) & web=$$!; \
+	trap 'kill $$web 2>/dev/null; wait $$web 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	sleep 1; $(BIN)/python -m appliance run --data $(DATA)
 
 test: $(STAMP) $(SYSSTAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q
