@@ -39,7 +39,10 @@ def load_prompts() -> tuple[Any, Speech | None]:
     except Exception as err:  # missing build, or the module not there: calls still work
         log.warning("voice prompts unavailable (%s): spoken features are off; run `make prompts`", err)
         return None, None
-    return library, Speech(say_digits, say_count, say_time)
+    def count(n: int, noun: str, lang: str) -> list[str]:
+        return say_count(n, noun, lang, you_have=False)  # the menus say "you have" once for both counts
+
+    return library, Speech(say_digits, count, say_time)
 
 
 def feature_codes_from(settings: SettingsStore, extensions: list[str]) -> FeatureCodes:

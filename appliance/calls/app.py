@@ -116,6 +116,11 @@ class AppSession:
             wait = timeout
         return digits
 
+    async def choose(self, timeout: float = 6.0) -> str:
+        """One key for a menu choice, whatever it is (# and * included), or "" when none comes in time."""
+        digit = await self._next_digit(timeout)
+        return digit or ""
+
     def flush_digits(self) -> None:
         while not self._digits.empty():
             self._digits.get_nowait()

@@ -80,10 +80,8 @@ class Depositor:
 
     async def _review(self, session: AppSession) -> str:
         """After '#': 1 accept, 2 re-record (anything else, or silence, accepts)."""
-        key = await session.play(["opt_accept", "press", "digit_1", "opt_rerecord", "press", "digit_2"],
-                                 interrupt=True)
-        digits = await session.collect(1, timeout=5.0) if key is None else await session.collect(1)
-        return "rerecord" if digits == "2" else "accept"
+        await session.play(["opt_accept", "press", "digit_1", "opt_rerecord", "press", "digit_2"], interrupt=True)
+        return "rerecord" if await session.choose() == "2" else "accept"
 
     async def _keep(self, session: AppSession, mailbox: Mailbox, uid: str, path: Path,
                     recording: Recording) -> DepositResult:

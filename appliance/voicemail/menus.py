@@ -134,6 +134,7 @@ class MailboxMenus:
 
     # --- inside a mailbox -----------------------------------------------------------------------------------
     async def _mailbox_session(self, session: AppSession, mailbox: Mailbox) -> None:
+        silent_rounds = 0
         while True:
             counts = await self.io(self.store.count, mailbox.number)
             options = ["you_have", *self.say.count(counts["new"], "new_message", session.language), "and",
@@ -141,18 +142,20 @@ class MailboxMenus:
             if counts["total"]:
                 options += ["opt_listen_new", "press", "digit_1"]
             options += ["opt_settings", "press", "digit_0", "opt_exit", "press", "key_pound"]
-            key = await session.play(options, interrupt=True)
-            choice = await session.collect(1, timeout=6.0) if key is None else await session.collect(1)
+            await session.play(options, interrupt=True)
+            choice = await session.choose()
             if choice == "1" and counts["total"]:
                 if not await self._browse(session, mailbox):
                     return
             elif choice == "0":
                 await self._settings(session, mailbox)
-            elif choice == "":
+            elif choice == "" and silent_rounds < 2:
+                silent_rounds += 1
                 continue
             else:
                 await self._goodbye(session, [])
                 return
+            silent_rounds = 0
 
     async def _browse(self, session: AppSession, mailbox: Mailbox) -> bool:
         """Play messages, new first; returns False when the caller chose to leave voicemail."""
@@ -162,15 +165,15 @@ class MailboxMenus:
         while 0 <= index < len(messages):
             message = messages[index]
             if replay:
-                key = await self._play_message(session, mailbox, message, index)
+                interrupted = await self._play_message(session, mailbox, message, index)
                 if message.is_new:
                     messages[index] = await self.io(self.store.mark, message.id, True)
                     self.mailbox_changed(mailbox.number)
-                if key is None:
-                    key = await self._message_options(session)
+                if interrupted is None:
+                    await self._message_options(session)
             else:
-                key = await self._message_options(session)
-            digit = await session.collect(1, timeout=6.0) if key is None else await session.collect(1)
+                await self._message_options(session)
+            digit = await session.choose()
             replay = True
             if digit == "6" or digit == "":
                 index += 1
@@ -266,12 +269,12 @@ class MailboxMenus:
     # --- settings ----------------------------------------------------------------------------------------------
     async def _settings(self, session: AppSession, mailbox: Mailbox) -> None:
         while True:
-            key = await session.play(
+            await session.play(
                 ["vm_settings", "opt_record_unavailable", "press", "digit_1", "opt_record_busy", "press", "digit_2",
                  "opt_record_name", "press", "digit_3", "opt_change_pin", "press", "digit_4",
                  "opt_delete_read", "press", "digit_5", "opt_mailbox_info", "press", "digit_6",
                  "opt_main_menu", "press", "key_star"], interrupt=True)
-            choice = await session.collect(1, timeout=6.0) if key is None else await session.collect(1)
+            choice = await session.choose()
             if choice in ("1", "2", "3"):
                 kind = {"1": "unavailable", "2": "busy", "3": "name"}[choice]
                 await self._record_greeting(session, mailbox, kind)
@@ -301,14 +304,14 @@ class MailboxMenus:
             session.flush_digits()
             await session.play(beep())
             await session.record(pending, GREETING_SECONDS)
-            key = await session.play(["opt_accept", "press", "digit_1", "opt_review", "press", "digit_2",
+            await session.play(["opt_accept", "press", "digit_1", "opt_review", "press", "digit_2",
                                       "opt_rerecord", "press", "digit_3"], interrupt=True)
-            choice = await session.collect(1, timeout=6.0) if key is None else await session.collect(1)
+            choice = await session.choose()
             if choice == "2":
                 await session.play(str(pending))
-                key = await session.play(["opt_accept", "press", "digit_1", "opt_rerecord", "press", "digit_3"],
+                await session.play(["opt_accept", "press", "digit_1", "opt_rerecord", "press", "digit_3"],
                                          interrupt=True)
-                choice = await session.collect(1, timeout=6.0) if key is None else await session.collect(1)
+                choice = await session.choose()
             if choice == "3":
                 continue
             if choice == "1":

@@ -30,6 +30,16 @@ class Pbx(PbxProcess):
         self.secrets[number] = secret
         return secret
 
+    def set_extension(self, number: str, **changes: object) -> None:
+        """Change extension fields in the store; a running daemon is told to reload at once."""
+        db = open_database(self.data / "pbx.sqlite3")
+        try:
+            ExtensionStore(db).update(number, **changes)
+        finally:
+            db.conn.close()
+        if self.proc is not None:
+            self.control("reload")
+
     def set_setting(self, key: str, value: object) -> None:
         db = open_database(self.data / "pbx.sqlite3")
         try:

@@ -11,6 +11,19 @@ from tests import audio
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def pbx(pbx_factory):
+    """These tests are about the B2BUA itself: callees have voicemail off, so busy is 486, not a mailbox."""
+    pbx = pbx_factory()
+    voicemail_off(pbx)
+    return pbx.start()
+
+
+def voicemail_off(pbx, *numbers: str) -> None:
+    for number in numbers or ("2002", "2003"):
+        pbx.set_extension(number, voicemail_enabled=False)
+
+
 def test_call_between_two_extensions_carries_audio_both_ways_and_writes_a_cdr(pbx, phone_factory, tmp_path):
     alice, bob = phone_factory.many("alice", "bob")
     pbx.register(alice, "2001")
@@ -98,6 +111,7 @@ def test_busy_from_every_device_gives_the_caller_486(pbx, phone_factory):
 def test_unanswered_call_times_out_and_the_devices_stop_ringing(pbx_factory, phone_factory):
     pbx = pbx_factory()
     pbx.set_setting("ring_timeout", 3)
+    voicemail_off(pbx)
     pbx.start()
     alice, bob = phone_factory.many("alice", "bob")
     pbx.register(alice, "2001")
