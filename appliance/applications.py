@@ -15,6 +15,7 @@ from typing import Any
 from appliance.calls.feature_apps import FeatureRunner
 from appliance.calls.features import FeatureCodeConflict, FeatureCodes
 from appliance.store import ExtensionStore, SettingsStore
+from appliance.voicemail.mailer import EmailOutbox
 from appliance.voicemail.menus import Speech
 from appliance.voicemail.service import VoicemailService
 from appliance.voicemail.storage import VoicemailStore
@@ -28,6 +29,13 @@ class Applications:
     features: FeatureRunner
     feature_codes: FeatureCodes
     voicemail: VoicemailService | None
+    outbox: EmailOutbox | None = None
+
+    def close(self) -> None:
+        if self.voicemail is not None:
+            self.voicemail.close()
+        if self.outbox is not None:
+            self.outbox.stop()
 
 
 def load_prompts() -> tuple[Any, Speech | None]:
@@ -83,11 +91,15 @@ def build(pbx: Any) -> Applications:
     say_digits = speech.digits if speech else (lambda text, lang: [])
     runner = FeatureRunner(set_preference, live_addresses, say_digits)
     voicemail = None
+    outbox = None
     if speech is not None:
+        outbox = EmailOutbox(pbx.datadir.database_path, pbx.datadir.voicemail_dir)
+        outbox.start()
         voicemail = VoicemailService(
             pbx.datadir.database_path, pbx.datadir.voicemail_dir, speech, wallclock=pbx.wallclock,
-            mailbox_changed=pbx.subscriptions.mailbox_changed,
-            trust_own_device=bool(settings.get("voicemail.trust_own_device", False)))
+            mailbox_changed=pbx.subscriptions.mailbox_changed, outbox=outbox,
+            trust_own_device=bool(settings.get("voicemail.trust_own_device", False)),
+            default_language=settings.get("prompts.language", "en"))
         voicemail.recover()
         voicemail.menus.call_back = pbx.calls.dial_from_app
         names = {e.number: e.name for e in pbx.extensions.list()}
@@ -100,7 +112,7 @@ def build(pbx: Any) -> Applications:
     pbx.calls.voicemail = voicemail
     default_language = settings.get("prompts.language", "en")
     pbx.calls.language_of = lambda extension: _language(pbx, extension, default_language)
-    return Applications(prompts, runner, codes, voicemail)
+    return Applications(prompts, runner, codes, voicemail, outbox)
 
 
 def _counts(store: VoicemailStore, extension: str) -> tuple[int, int]:

@@ -107,7 +107,7 @@ class Pbx:
         self.control = ControlServer(self.datadir.control_socket_path, {
             "status": self._ctl_status, "originate": self._ctl_originate, "hangup": self._ctl_hangup,
             "reload": self._ctl_reload, "ping": self._ctl_ping, "media": self._ctl_media,
-            "voicemail_changed": self._ctl_voicemail_changed,
+            "voicemail_changed": self._ctl_voicemail_changed, "mail_wake": self._ctl_mail_wake,
         })
         await self.control.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
@@ -124,8 +124,7 @@ class Pbx:
         if self.control is not None:
             await self.control.close()
         self.subscriptions.close()
-        if self.apps.voicemail is not None:
-            self.apps.voicemail.close()
+        self.apps.close()
         await self.stack.close()
         await self.engine.close()
         self._persist_registrations()
@@ -257,6 +256,12 @@ class Pbx:
             raise ValueError("voicemail_changed needs 'mailbox'")
         self.subscriptions.mailbox_changed(mailbox)
         return {"notified": True}
+
+    async def _ctl_mail_wake(self, params: dict) -> dict:
+        """The SMTP settings changed: retry waiting e-mails now rather than after their back-off."""
+        if self.apps.outbox is not None:
+            self.apps.outbox.wake()
+        return {"woken": self.apps.outbox is not None}
 
     async def _ctl_reload(self, params: dict) -> dict:
         self._check_extension_changes()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["bench.media_primitives", "bench.sip_parse", "bench.media_relay", "bench.sip_load"]
+BENCHES = ["bench.media_primitives", "bench.sip_parse", "bench.media_relay", "bench.sip_load", "bench.voicemail_mail",
+           "bench.webui"]
 
 
 def main() -> int:

@@ -42,17 +42,17 @@ class DepositResult:
 
 
 class Depositor:
-    def __init__(self, store: VoicemailStore, io: IO, say_digits: Callable[[str, str], list[str]],
-                 greeting_for_caller: Callable[[Mailbox, str], str | None] | None = None):
+    def __init__(self, store: VoicemailStore, io: IO, say_digits: Callable[[str, str], list[str]]):
         """`io(fn, *args)` runs a store call off the event loop (files are fsynced, rows committed)."""
         self.store = store
         self.io = io
         self.say_digits = say_digits
-        self.greeting_for_caller = greeting_for_caller or (lambda mailbox, caller: None)
 
     async def leave(self, session: AppSession, mailbox: Mailbox, reason: str, caller: str,
-                    caller_name: str | None, now: float) -> DepositResult:
-        """Run the whole deposit on an unanswered or answered caller leg; returns what was kept."""
+                    caller_name: str | None, now: float, greeting: str | None = None) -> DepositResult:
+        """Run the whole deposit on an unanswered or answered caller leg; returns what was kept.
+
+        `greeting` names a per-caller greeting chosen by the mailbox's rules (played when recorded)."""
         await session.answer(f"voicemail {mailbox.number}")
         try:
             uid, path = await self.io(self.store.begin_message, mailbox.number, caller, caller_name, now)
@@ -62,7 +62,7 @@ class Depositor:
             return DepositResult(None, "full")
         try:
             while True:
-                key = await session.play(self._greeting(session, mailbox, reason, caller), interrupt=True)
+                key = await session.play(self._greeting(session, mailbox, reason, greeting), interrupt=True)
                 if key is not None:
                     session.flush_digits()  # a key during the greeting skips to the beep
                 await session.play(beep())
@@ -105,8 +105,7 @@ class Depositor:
             session.hangup(verdict)
         return DepositResult(None, verdict)
 
-    def _greeting(self, session: AppSession, mailbox: Mailbox, reason: str, caller: str) -> list[Any]:
-        custom = self.greeting_for_caller(mailbox, caller)
+    def _greeting(self, session: AppSession, mailbox: Mailbox, reason: str, custom: str | None) -> list[Any]:
         if custom is not None:
             path = self.store.greeting(mailbox.number, custom)
             if path is not None:

@@ -21,6 +21,7 @@ from appliance.store import ExtensionStore, open_database
 from .deposit import Depositor, DepositResult
 from .exceptions import NoSuchMailbox
 from .menus import MailboxMenus, Speech
+from .rules import CallerRules, notification_address
 from .storage import Mailbox, Message, VoicemailStore
 
 log = logging.getLogger(__name__)
@@ -30,18 +31,21 @@ class VoicemailService:
     def __init__(self, database_path: Path, root: Path, speech: Speech, *,
                  wallclock: Callable[[], float],
                  mailbox_changed: Callable[[str], None],
-                 message_saved: Callable[[Message, Mailbox], None] | None = None,
-                 trust_own_device: bool = False):
-        """`mailbox_changed(number)` runs on the event loop after counts change (MWI);
-        `message_saved(message, mailbox)` after a new message is safely stored (e-mail, web push)."""
+                 outbox: Any = None,
+                 trust_own_device: bool = False,
+                 default_language: str = "en"):
+        """`mailbox_changed(number)` runs on the event loop after counts change (MWI); `outbox` (an
+        EmailOutbox) gets the e-mail/SMS notification the mailbox's rules decide for each new message."""
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="voicemail-io")
         self._db = self._executor.submit(open_database, database_path, check_same_thread=False).result()
         self.extensions = ExtensionStore(self._db)
         self.store = VoicemailStore(self._db, root, clock=wallclock, find_extension=self.extensions.find)
         self.wallclock = wallclock
         self._mailbox_changed = mailbox_changed
-        self._message_saved = message_saved or (lambda message, mailbox: None)
+        self.outbox = outbox
+        self.rules = CallerRules(self._db)
         self.trust_own_device = trust_own_device
+        self.default_language = default_language
         self.depositor = Depositor(self.store, self.io, speech.digits)
         self.menus = MailboxMenus(
             self.store, self.io, speech,
@@ -81,14 +85,25 @@ class VoicemailService:
         """The caller leaves a message in `mailbox` (reason: busy, unavailable, direct)."""
         if mailbox.language:
             session.language = mailbox.language
-        result = await self.depositor.leave(session, mailbox, reason, caller, caller_name, self.wallclock())
+        decision = await self.io(self.rules.decide, mailbox, caller)
+        result = await self.depositor.leave(session, mailbox, reason, caller, caller_name, self.wallclock(),
+                                            greeting=decision.greeting)
         if result.message is not None:
             self.mailbox_changed(mailbox.number)
             try:
-                self._message_saved(result.message, mailbox)
+                await self.io(self._notify, result.message, mailbox, decision.email_action)
             except Exception:
-                log.exception("after saving voicemail %s", result.message.uid)
+                log.exception("cannot queue the notification of voicemail %s", result.message.uid)
         return result
+
+    def _notify(self, message: Message, mailbox: Mailbox, action: str) -> None:
+        """On the voicemail thread: queue the e-mail or SMS (the outbox's own worker sends it)."""
+        if self.outbox is None or action == "none":
+            return
+        extension = self.extensions.find(mailbox.number) if mailbox.kind == "personal" else None
+        language = mailbox.language or getattr(extension, "language", None) or self.default_language
+        self.outbox.dispatch(action, message, mailbox, recipient=notification_address(mailbox, extension),
+                             language=language)
 
     def feature_handlers(self, caller_name_of: Callable[[str], str | None]) -> dict[str, Any]:
         """Handlers for the voicemail feature codes (*61, *60, *56+N, *4+N), for the FeatureRunner."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import struct
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 GREETING_KINDS = ("unavailable", "busy", "name", "temporary")
+_GREETING_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 RATE = 8000
 
 
@@ -301,8 +303,10 @@ class VoicemailStore:
 
     # --- greetings ----------------------------------------------------------------------------------------
     def greeting_path(self, mailbox: str, kind: str) -> Path:
-        if kind not in GREETING_KINDS:
-            raise InvalidMailboxValue("greeting", f"must be one of {', '.join(GREETING_KINDS)}")
+        """Where a greeting lives: the standard kinds, or a named one that per-caller rules refer to."""
+        if kind not in GREETING_KINDS and not _GREETING_NAME.fullmatch(kind):
+            raise InvalidMailboxValue("greeting", f"must be one of {', '.join(GREETING_KINDS)} or a name of "
+                                      "lower-case letters, digits, - and _")
         return self.directory(mailbox) / f"greeting-{kind}.wav"
 
     def greeting(self, mailbox: str, kind: str) -> Path | None:

@@ -250,3 +250,40 @@ def test_killing_the_daemon_mid_recording_leaves_a_consistent_store(vm_pbx, phon
     uids = {m["uid"] for m in found}
     assert all(name.split(".")[0] in uids for name in files), files
     assert not [n for n in files if n.endswith(".tmp")]
+
+
+# --- e-mail ----------------------------------------------------------------------------------------------------
+
+def test_a_new_message_is_mailed_with_its_wav_through_a_real_smtp_server(pbx_factory, phone_factory, tmp_path):
+    from aiosmtpd.controller import Controller
+
+    from appliance.store import SettingsStore, open_database
+    from appliance.store.smtp import SmtpSettings, save_smtp
+    from tests.integration.test_voicemail_email import Mailbox as SmtpMailbox
+    from tests.integration.test_voicemail_email import free_port, wait_for
+
+    handler = SmtpMailbox()
+    port = free_port()
+    smtp = Controller(handler, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        pbx = pbx_factory()
+        db = open_database(pbx.data / "pbx.sqlite3")
+        try:
+            save_smtp(SettingsStore(db), SmtpSettings("127.0.0.1", port, "none", "", "", "pbx@example.com"))
+        finally:
+            db.conn.close()
+        pbx.set_extension("2002", email="bob@example.com")
+        pbx.start()
+        alice = phone_factory("alice")
+        pbx.register(alice, "2001")
+        leave_message(pbx, alice, "*42002", 700, 2.0, tmp_path)
+        [message] = wait_messages(pbx, "2002", 1)
+        wait_for(lambda: handler.received, timeout=15)
+        [(recipients, mail)] = handler.received
+        assert recipients == ["bob@example.com"]
+        assert "2001" in mail["Subject"]
+        [wav] = [part for part in mail.iter_attachments() if part.get_content_type() == "audio/wav"]
+        assert wav.get_content() == audio_file(pbx, message).read_bytes()
+    finally:
+        smtp.stop()
