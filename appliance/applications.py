@@ -14,7 +14,7 @@ from typing import Any
 
 from appliance.calls.feature_apps import FeatureRunner
 from appliance.calls.features import FeatureCodeConflict, FeatureCodes
-from appliance.store import ExtensionStore, SettingsStore
+from appliance.store import ExtensionStore, SettingsStore, open_database
 from appliance.voicemail.mailer import EmailOutbox
 from appliance.voicemail.menus import Speech
 from appliance.voicemail.service import VoicemailService
@@ -77,16 +77,18 @@ def build(pbx: Any) -> Applications:
         pbx.extensions.refresh()
 
     def live_addresses() -> dict[str, IPv4Interface | None]:
-        from appliance.network import NetworkManager  # noqa: PLC0415 - pyroute2 only when needed
+        """Runs on a worker thread (see FeatureRunner): its own database handle, netlink read there."""
+        from appliance.network import NetworkManager, live_addresses as read  # noqa: PLC0415 - pyroute2 lazily
 
+        db = open_database(pbx.datadir.database_path)
         try:
-            manager = NetworkManager(settings)
-            from appliance.network.status import live_addresses as read  # noqa: PLC0415
-
+            manager = NetworkManager(SettingsStore(db))
             return read(manager.saved(), manager.context)
         except Exception as err:
             log.warning("cannot read the live addresses: %s", err)
             return {"wan": None, "lan": None}
+        finally:
+            db.conn.close()
 
     say_digits = speech.digits if speech else (lambda text, lang: [])
     runner = FeatureRunner(set_preference, live_addresses, say_digits)

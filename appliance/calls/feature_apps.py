@@ -7,6 +7,7 @@ Handlers never touch sockets; the store and the network are reached through the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Interface
@@ -69,8 +70,10 @@ class FeatureRunner:
         await self._announce_address(session, "lan")
 
     async def _announce_address(self, session: AppSession, role: str) -> None:
-        # Read at the moment of the call: DHCP may have changed the address since start-up.
-        address = self.live_addresses().get(role)
+        # Read at the moment of the call: DHCP may have changed the address since start-up. On a worker
+        # thread: netlink reads block, and pyroute2 runs an event loop of its own.
+        addresses = await asyncio.get_running_loop().run_in_executor(None, self.live_addresses)
+        address = addresses.get(role)
         await session.answer(f"announce {role}")
         intro = ["net_wan_address" if role == "wan" else "net_lan_address"]
         if address is None:
