@@ -46,6 +46,7 @@ _BLUEPRINTS = (
     "appliance.webui.views.contacts",
     "appliance.webui.views.status",
     "appliance.webui.views.calllogs",
+    "appliance.webui.views.features",
     "appliance.webui.views.settings",
     "appliance.webui.views.admin_extensions",
     "appliance.webui.views.admin",
