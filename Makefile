@@ -11,7 +11,7 @@ JOBS    ?= auto
 WEB_PORT      ?= 8443
 WEB_HTTP_PORT ?= 8080
 
-.PHONY: run test unit integration venv system-deps bench clean image
+.PHONY: run test unit integration venv system-deps bench clean image prompts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,14 +27,19 @@ $(SYSSTAMP): scripts/install-system-deps.sh
 
 system-deps: $(SYSSTAMP)
 
-run: $(STAMP)
+run: $(STAMP) prompts
 	$(BIN)/python -m appliance init --data $(DATA) > /dev/null
 	@$(BIN)/python -m appliance web --data $(DATA) --https-port $(WEB_PORT) --http-port $(WEB_HTTP_PORT) & web=$$!; \
 	trap 'kill $$web 2>/dev/null; wait $$web 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	sleep 1; $(BIN)/python -m appliance run --data $(DATA)
 
-test: $(STAMP) $(SYSSTAMP)
+test: $(STAMP) $(SYSSTAMP) prompts
 	$(BIN)/python -m pytest -n $(JOBS) -q
+
+# Voice prompts rendered with espeak-ng into appliance/prompts/rendered (incremental: only
+# changed texts are rendered again; a no-op run takes a fraction of a second).
+prompts: $(STAMP) $(SYSSTAMP)
+	$(BIN)/python -m appliance.prompts build --quiet
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
