@@ -34,7 +34,7 @@ FAKE_APPLIANCE = r"""#!/bin/sh
 n=$(( $(cat "$FAKE_DIR/starts" 2>/dev/null || echo 0) + 1 ))
 echo "$(date +%s.%N) $$ $*" >>"$FAKE_DIR/appliance.calls"
 case "$1" in
-run | console)
+run | console | web)
 	echo "$n" >"$FAKE_DIR/starts"
 	echo "$$" >>"$FAKE_DIR/pids"
 	what=$(sed -n "${n}p" "$FAKE_DIR/plan" 2>/dev/null)
@@ -378,16 +378,17 @@ def test_stop_kills_a_daemon_that_ignores_sigterm(box: Box) -> None:
     assert "SIGKILL" in (box.data / "logs" / "pbxd.log").read_text()
 
 
-def test_webui_serves_the_flask_app_over_https_with_the_box_certificate(box: Box) -> None:
+def test_webui_serves_the_portal_over_https_with_an_http_redirect(box: Box) -> None:
     assert box.script("S55webui", "start").returncode == 0
-    wait_for(lambda: box.calls("gunicorn"), what="gunicorn")
+    wait_for(lambda: [c for c in box.calls("appliance") if " web " in c], what="appliance web")
 
-    argv = box.calls("gunicorn")[0].split()[2:]
-    assert argv[argv.index("--certfile") + 1] == f"{box.data}/tls/server.crt"
-    assert argv[argv.index("--keyfile") + 1] == f"{box.data}/tls/server.key"
-    assert argv[argv.index("--bind") + 1] == "0.0.0.0:443"
-    assert f"APPLIANCE_DATA={box.data}" in argv
-    assert argv[-1] == "'appliance.webui:create_app()'" or argv[-1] == "appliance.webui:create_app()"
+    [call] = [c for c in box.calls("appliance") if " web " in c]
+    argv = call.split()[2:]
+    assert argv[0] == "web"
+    assert argv[argv.index("--data") + 1] == str(box.data)
+    assert argv[argv.index("--bind") + 1] == "0.0.0.0"
+    assert argv[argv.index("--https-port") + 1] == "443"
+    assert argv[argv.index("--http-port") + 1] == "80"
     assert box.script("S55webui", "stop").returncode == 0
 
 
