@@ -11,7 +11,7 @@ JOBS    ?= auto
 WEB_PORT      ?= 8443
 WEB_HTTP_PORT ?= 8080
 
-.PHONY: run test unit integration venv system-deps bench clean image prompts
+.PHONY: run test unit integration venv system-deps bench clean image prompts prompts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ prompts: $(STAMP) $(SYSSTAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP) $(SYSSTAMP)
+integration: $(STAMP) $(SYSSTAMP) prompts
 	$(BIN)/python -m pytest -n $(JOBS) -q tests/integration
 
 bench: $(STAMP) $(SYSSTAMP)
