@@ -11,7 +11,7 @@ JOBS    ?= auto
 WEB_PORT      ?= 8443
 WEB_HTTP_PORT ?= 8080
 
-.PHONY: run test unit integration venv system-deps bench clean image prompts prompts
+.PHONY: run test unit integration venv system-deps bench clean image prompts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,8 @@ BOARD   ?= raspberrypi4_64
 BR_OUT   = $(CURDIR)/output/$(BOARD)
 BR_MAKE  = env -u MAKEFLAGS -u MFLAGS $(MAKE) -C $(BUILDROOT) BR2_EXTERNAL=$(CURDIR)/buildroot_external O=$(BR_OUT)
 
+# The voice prompts are rendered on the build host (Buildroot has no espeak-ng) and travel in the
+# appliance package, whose source is this tree (rendered/ included).
 image:
 	@if [ -z "$(BUILDROOT)" ]; then \
 		echo "make image: BUILDROOT is not set; use make image BUILDROOT=/path/to/buildroot [BOARD=<board>]" >&2; \
@@ -69,5 +71,6 @@ image:
 	fi
 	@[ -f "$(BUILDROOT)/Makefile" ] && [ -d "$(BUILDROOT)/package" ] || { echo "make image: $(BUILDROOT) is not a Buildroot tree" >&2; exit 2; }
 	@[ -f buildroot_external/configs/pbx_$(BOARD)_defconfig ] || { echo "make image: unknown BOARD '$(BOARD)'; boards: $(patsubst pbx_%_defconfig,%,$(notdir $(wildcard buildroot_external/configs/pbx_*_defconfig)))" >&2; exit 2; }
+	$(MAKE) prompts
 	$(BR_MAKE) pbx_$(BOARD)_defconfig
 	$(BR_MAKE)
