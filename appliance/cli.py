@@ -130,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--baud", type=int, default=115200, metavar="N", help="speed (default 115200)")
     console.set_defaults(handler=_cmd_console)
 
+    network = commands.add_parser("network", help="network settings (WAN/LAN) through netlink")
+    net_commands = network.add_subparsers(dest="network_command", required=True, metavar="ACTION")
+    net_apply = net_commands.add_parser("apply", parents=[data], help="configure the saved settings (at boot)")
+    net_apply.set_defaults(handler=_cmd_network_apply)
+    net_show = net_commands.add_parser("show", parents=[data], help="saved settings and live link state")
+    net_show.set_defaults(handler=_cmd_network_show)
+
     ext = commands.add_parser("ext", help="manage extensions")
     ext_commands = ext.add_subparsers(dest="ext_command", required=True, metavar="ACTION")
     add = ext_commands.add_parser("add", parents=[data], help="create an extension")
@@ -556,6 +563,44 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.0f}" if value.is_integer() or abs(value) >= 100 else f"{value:.1f}"
     return str(value)
+
+
+def _network_manager(data: str) -> tuple[Any, Any]:
+    from appliance.datadir import DataDir  # noqa: PLC0415
+    from appliance.network import NetworkManager  # noqa: PLC0415
+    from appliance.store import SettingsStore, open_database  # noqa: PLC0415
+
+    datadir = DataDir(data)
+    if not datadir.exists():
+        raise UsageError(f"no database in {datadir.path} (run `appliance init --data {data}`)")
+    db = open_database(datadir.database_path)
+    return NetworkManager(SettingsStore(db)), db
+
+
+def _cmd_network_apply(args: argparse.Namespace) -> int:
+    """Boot: configure the saved WAN/LAN settings (S45network falls back to DHCP when this fails)."""
+    manager, db = _network_manager(args.data)
+    try:
+        result = manager.apply_saved()
+    finally:
+        db.conn.close()
+    print(f"network: {result.describe()}")
+    return 0 if result.ok else EXIT_FAILED
+
+
+def _cmd_network_show(args: argparse.Namespace) -> int:
+    from appliance.network import link_statuses  # noqa: PLC0415
+
+    manager, db = _network_manager(args.data)
+    try:
+        saved = manager.saved()
+        for config in saved.interfaces():
+            print(config.describe())
+        for status in link_statuses(saved, manager.context):
+            print("  " + status.describe())
+    finally:
+        db.conn.close()
+    return 0
 
 
 def _cmd_console(args: argparse.Namespace) -> int:

@@ -215,11 +215,12 @@ class Pbx:
         ]
         extensions = [{"number": e.number, "name": e.name, "status": self.states.status(e.number).value}
                       for e in self.extensions.list()[:limit]]
+        health = await asyncio.get_running_loop().run_in_executor(None, _read_health)
         return {"registrations": registrations[:limit], "registration_count": len(registrations),
                 "calls": self.calls.status()[:limit], "call_count": len(self.calls.calls),
                 "extensions": extensions,
                 "sip": {"transactions": self.stack.layer.counts, "dialogs": self.dispatcher.dialog_count},
-                "media": {"endpoints": len(self.engine.endpoints)}}
+                "media": {"endpoints": len(self.engine.endpoints)}, "health": health}
 
     async def _ctl_media(self, params: dict) -> dict:
         """Aggregate RTP figures over live endpoints (monitoring, benchmarks)."""
@@ -266,6 +267,17 @@ class Pbx:
     async def _ctl_reload(self, params: dict) -> dict:
         self._check_extension_changes()
         return {"reloaded": True}
+
+
+def _read_health() -> dict:
+    """Board temperature and RTC over I2C (a blocking read: runs on a worker thread)."""
+    from appliance.health import board_health  # noqa: PLC0415
+
+    try:
+        return board_health().as_dict()
+    except Exception as err:  # a sick bus must not break `appliance status`
+        log.warning("board health unreadable: %s", err)
+        return {"error": str(err)}
 
 
 def _binding(c: Contact) -> Binding:

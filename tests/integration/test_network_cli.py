@@ -1,0 +1,54 @@
+"""`appliance network apply` (what S45network runs at boot) configures the saved settings for real."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from ipaddress import IPv4Interface
+
+import pytest
+
+from tests.integration.pbx import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=20)
+
+
+@pytest.fixture
+def netns():
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    name = f"pbxnet{secrets.token_hex(3)}"
+    if ip("netns", "add", name, check=False).returncode != 0:
+        pytest.skip("cannot create network namespaces here")
+    try:
+        ip("netns", "exec", name, "ip", "link", "add", "wan0", "type", "veth", "peer", "name", "wanpeer")
+        ip("netns", "exec", name, "ip", "link", "set", "wanpeer", "up")
+        yield name
+    finally:
+        ip("netns", "del", name, check=False)
+
+
+def test_network_apply_configures_the_saved_static_wan_address(tmp_path, netns):
+    from appliance.network import InterfaceConfig, NetworkSettings
+    from appliance.store import SettingsStore, initialize_database
+
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-m", "appliance", "init", "--data", str(data)], cwd=ROOT, check=True,
+                   capture_output=True)
+    db = initialize_database(data / "pbx.sqlite3")
+    settings = NetworkSettings(wan=InterfaceConfig("wan", "wan0", "static", address=IPv4Interface("10.88.0.2/24")))
+    SettingsStore(db).set("network.settings", settings.to_dict())
+    db.conn.close()
+
+    result = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-m", "appliance", "network", "apply",
+                             "--data", str(data)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "applied" in result.stdout
+    addresses = ip("netns", "exec", netns, "ip", "-4", "-o", "addr", "show", "dev", "wan0").stdout
+    assert "10.88.0.2/24" in addresses
