@@ -287,3 +287,47 @@ def test_a_new_message_is_mailed_with_its_wav_through_a_real_smtp_server(pbx_fac
         assert wav.get_content() == audio_file(pbx, message).read_bytes()
     finally:
         smtp.stop()
+
+
+def test_a_mail_server_that_is_down_delays_the_mail_without_losing_it(pbx_factory, phone_factory, tmp_path):
+    from aiosmtpd.controller import Controller
+
+    from appliance.store import SettingsStore, open_database
+    from appliance.store.smtp import SmtpSettings, save_smtp
+    from tests.integration.test_voicemail_email import Mailbox as SmtpMailbox
+    from tests.integration.test_voicemail_email import free_port, wait_for
+
+    port = free_port()  # nothing listens there yet
+    pbx = pbx_factory()
+    db = open_database(pbx.data / "pbx.sqlite3")
+    try:
+        save_smtp(SettingsStore(db), SmtpSettings("127.0.0.1", port, "none", "", "", "pbx@example.com"))
+    finally:
+        db.conn.close()
+    pbx.set_extension("2002", email="bob@example.com")
+    pbx.start()
+    alice = phone_factory("alice")
+    pbx.register(alice, "2001")
+    leave_message(pbx, alice, "*42002", 700, 2.0, tmp_path)
+    wait_messages(pbx, "2002", 1)
+
+    def queue_row() -> dict | None:
+        conn = sqlite3.connect(pbx.data / "pbx.sqlite3")
+        conn.row_factory = sqlite3.Row
+        try:
+            row = conn.execute("SELECT * FROM email_queue ORDER BY id DESC LIMIT 1").fetchone()
+            return dict(row) if row else None
+        finally:
+            conn.close()
+
+    wait_for(lambda: (queue_row() or {}).get("attempts", 0) >= 1, timeout=15)
+    assert queue_row()["state"] == "pending" and queue_row()["last_error"]
+    handler = SmtpMailbox()
+    smtp = Controller(handler, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        pbx.control("mail_wake")  # what the web UI sends after the SMTP settings change
+        wait_for(lambda: handler.received, timeout=20)
+        assert queue_row()["state"] == "sent"
+    finally:
+        smtp.stop()
