@@ -40,6 +40,7 @@ from .transaction import (
     new_branch,
 )
 from .transport import StreamTransport, UdpTransport
+from .transport_ws import Admit, WsTransport
 from .uri import SipUri, format_host
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ class StackConfig:
     user_agent: str = "Appliance-PBX"
     timers: Timers = field(default_factory=Timers)
     flow_idle_timeout: float = 900.0
+    ws_port: int | None = None  # SIP over WebSocket (RFC 7118) for browsers; WSS uses certfile/keyfile
+    wss_port: int | None = None
+    ws_admit: Admit | None = None  # checks a WebSocket handshake's query (the browser phone's token)
 
 
 @dataclass
@@ -88,7 +92,7 @@ class SipStack:
         self.layer = TransactionLayer(self._now, config.timers)
         self.layer.wakeup = self._wakeup
         self.udp: UdpTransport | None = None
-        self.streams: dict[str, StreamTransport] = {}
+        self.streams: dict[str, StreamTransport | WsTransport] = {}
         self.stats = StackStats()
         self._flush_pending = False
         self._timer: asyncio.TimerHandle | None = None
@@ -124,6 +128,16 @@ class SipStack:
             tls = StreamTransport("tls", self._on_data, server_ctx, client_ctx)
             await tls.start(cfg.host, cfg.tls_port)
             self.streams["tls"] = tls
+        if cfg.ws_port is not None:
+            ws = WsTransport("ws", self._on_data, admit=cfg.ws_admit)
+            await ws.start(cfg.host, cfg.ws_port)
+            self.streams["ws"] = ws
+        if cfg.wss_port is not None and cfg.certfile and cfg.keyfile:
+            wss_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            wss_ctx.load_cert_chain(cfg.certfile, cfg.keyfile)
+            wss = WsTransport("wss", self._on_data, wss_ctx, admit=cfg.ws_admit)
+            await wss.start(cfg.host, cfg.wss_port)
+            self.streams["wss"] = wss
         self._housekeeping = asyncio.create_task(self._close_idle_flows())
 
     async def close(self) -> None:
@@ -179,7 +193,9 @@ class SipStack:
         host, port = self.sent_by(peer)
         params: dict[str, str | None] = {}
         scheme = "sip"
-        if peer.transport in ("tcp", "ws", "wss"):
+        if peer.transport in ("ws", "wss"):
+            params["transport"] = "ws"  # RFC 7118 §5.2: one URI transport value for WS and WSS
+        elif peer.transport == "tcp":
             params["transport"] = peer.transport
         elif peer.transport == "tls":
             params["transport"] = "tls"

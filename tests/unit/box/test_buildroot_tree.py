@@ -54,6 +54,7 @@ UPSTREAM_PYTHON_PACKAGES = {
     "python-six": "1.17.0",
     "python-smbus2": "0.6.1",
     "python-uvloop": "0.22.1",
+    "python-websockets": "16.0",
     "python-werkzeug": "3.1.8",
     "python-wheel": "0.47.0",
 }

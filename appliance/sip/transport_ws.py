@@ -1,0 +1,249 @@
+"""SIP over WebSocket (RFC 7118): WS and WSS listeners whose connections are flows, like TCP's.
+
+A browser (JsSIP, SIP.js) opens one WebSocket with the "sip" subprotocol and sends every SIP message as
+one WebSocket message. Each connection gets a flow number from the same counter as TCP/TLS flows, so the
+registrar stores `Peer("wss", host, port, flow)` and every later request to that browser (an INVITE, a
+BYE, a NOTIFY) goes back through the very connection it opened: a browser has no address to connect to.
+
+RFC 6455 itself is the `websockets` library's sans-I/O `ServerProtocol`; this module is the asyncio
+adapter around it (an `asyncio.Protocol`, so sending is synchronous like the TCP flows' and the stack's
+`send_now` contract holds). Browsers get two accommodations, both for JsSIP:
+
+- its Via names a made-up `*.invalid` host: nothing here reads it, responses go back over the flow
+  (`transaction.response_target` returns the flow for every reliable transport);
+- it answers only the *first* digest challenge and gives up unless that one is MD5, so on WebSocket
+  flows the MD5 challenges of a 401/407 are moved to the front (D-webrtc-2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request as HttpRequest
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from .message import MAX_MESSAGE_SIZE
+from .transaction import Peer
+from .transport import Sink, _flow_ids
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "sip"  # RFC 7118 §4.1
+_PING = b"\r\n\r\n"  # SIP.js keep-alive; answered with one CRLF like RFC 5626's
+_CHALLENGES = (b"www-authenticate:", b"proxy-authenticate:")
+
+#: Called with the handshake's query parameters; returns what to remember about the flow (for instance the
+#: extension a token admitted), or raises PermissionError to refuse the connection with 403.
+Admit = Callable[[dict[str, str]], Any]
+
+
+class _WsConnection(asyncio.Protocol):
+    """One WebSocket connection: the opening handshake, then one SIP message per WebSocket message."""
+
+    def __init__(self, owner: WsTransport):
+        self._owner = owner
+        self._ws = ServerProtocol(subprotocols=[SUBPROTOCOL], max_size=MAX_MESSAGE_SIZE)
+        self._transport: asyncio.Transport | None = None
+        self._fragments: list[bytes] = []
+        self.flow = next(_flow_ids)
+        self.peer: Peer | None = None
+        self.credential: Any = None  # what `admit` returned at the handshake
+        self.last_activity = 0.0
+
+    # --- asyncio.Protocol -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        host, port = transport.get_extra_info("peername")[:2]
+        self.peer = Peer(self._owner.name, host, port, self.flow)
+        self.last_activity = asyncio.get_running_loop().time()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = asyncio.get_running_loop().time()
+        self._ws.receive_data(data)
+        self._drain_events()
+
+    def eof_received(self) -> bool:
+        self._ws.receive_eof()
+        self._drain_events()
+        return False  # let asyncio close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner._unregister(self)
+
+    # --- events from the sans-I/O protocol ----------------------------------------------------------
+    def _drain_events(self) -> None:
+        for event in self._ws.events_received():
+            try:
+                if isinstance(event, HttpRequest):
+                    self._handshake(event)
+                elif isinstance(event, Frame):
+                    self._frame(event)
+            except Exception:  # the reader must survive whatever the upper layer does
+                log.exception("error handling WebSocket data from %s:%s", *self._address())
+        self._flush()
+
+    def _handshake(self, request: HttpRequest) -> None:
+        response = self._ws.accept(request)
+        if response.status_code == 101 and response.headers.get("Sec-WebSocket-Protocol") != SUBPROTOCOL:
+            # RFC 7118 §4.1: a SIP WebSocket server refuses clients that do not speak the "sip" subprotocol.
+            response = self._ws.reject(400, "The WebSocket subprotocol must be \"sip\" (RFC 7118).\n")
+        if response.status_code == 101 and self._owner.admit is not None:
+            query = {k: v[0] for k, v in parse_qs(urlsplit(request.path).query).items()}
+            try:
+                self.credential = self._owner.admit(query)
+            except PermissionError as err:
+                log.info("refusing WebSocket from %s:%s: %s", *self._address(), err)
+                response = self._ws.reject(403, f"{err}\n")
+        self._ws.send_response(response)
+        if response.status_code == 101:
+            self._owner._register(self)
+            log.debug("%s flow %d open from %s:%s", self._owner.name, self.flow, *self._address())
+
+    def _frame(self, frame: Frame) -> None:
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+            self._fragments = [frame.data]
+        elif frame.opcode is Opcode.CONT:
+            self._fragments.append(frame.data)
+        else:
+            return  # ping, pong and close are answered by the protocol itself
+        if not frame.fin:
+            return
+        message, self._fragments = b"".join(self._fragments), []
+        if not message.strip(b"\r\n"):
+            if message == _PING:
+                self.send(b"\r\n")
+            return
+        assert self.peer is not None
+        self._owner._sink(message, self.peer)
+
+    # --- sending --------------------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        """Send one SIP message as one WebSocket message: text when it is UTF-8 (RFC 7118 §5.1), else binary."""
+        if self._transport is None or self._transport.is_closing() or self._ws.state is not State.OPEN:
+            raise ConnectionError("flow closed")
+        if data[:8] == b"SIP/2.0 " and data[8:11] in (b"401", b"407"):
+            data = md5_challenges_first(data)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            self._ws.send_binary(data)
+        else:
+            self._ws.send_text(data)
+        self._flush()
+
+    def _flush(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        for chunk in self._ws.data_to_send():
+            if chunk:
+                transport.write(chunk)
+            else:  # the protocol wants the connection half-closed: TLS cannot, so close it
+                transport.close()
+                return
+        if self._ws.close_expected():
+            transport.close()
+
+    def close(self) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        if self._ws.state is State.OPEN:
+            self._ws.send_close(1001)  # going away
+            for chunk in self._ws.data_to_send():
+                if chunk:
+                    self._transport.write(chunk)
+        self._transport.close()
+
+    def _address(self) -> tuple[str, int]:
+        return (self.peer.host, self.peer.port) if self.peer else ("?", 0)
+
+
+class WsTransport:
+    """A WS or WSS listener and its flows, with the interface `SipStack` expects of stream transports."""
+
+    def __init__(self, name: str, sink: Sink, ssl_server: ssl.SSLContext | None = None, admit: Admit | None = None):
+        if name not in ("ws", "wss"):
+            raise ValueError(f"unknown WebSocket transport {name!r}")
+        if (name == "wss") != (ssl_server is not None):
+            raise ValueError("wss needs a TLS context and ws must not have one")
+        self.name = name
+        self._sink = sink
+        self._ssl_server = ssl_server
+        self.admit = admit
+        self._server: asyncio.base_events.Server | None = None
+        self._flows: dict[int, _WsConnection] = {}
+        self.local: tuple[str, int] = ("", 0)
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _WsConnection(self), host, port, ssl=self._ssl_server,
+                                                reuse_address=True)
+        sockname = self._server.sockets[0].getsockname()
+        self.local = (sockname[0], sockname[1])
+
+    def _register(self, conn: _WsConnection) -> None:
+        self._flows[conn.flow] = conn
+
+    def _unregister(self, conn: _WsConnection) -> None:
+        self._flows.pop(conn.flow, None)
+
+    def has_flow(self, flow: int | None) -> bool:
+        return flow is not None and flow in self._flows
+
+    def credential(self, flow: int | None) -> Any:
+        """What `admit` returned when the flow was opened (None for flows admitted without one)."""
+        conn = self._flows.get(flow) if flow is not None else None
+        return conn.credential if conn is not None else None
+
+    def send_now(self, data: bytes, peer: Peer) -> bool:
+        """Send over the peer's own flow; False when it is gone (a browser cannot be called back)."""
+        conn = self._flows.get(peer.flow) if peer.flow is not None else None
+        if conn is None:
+            return False
+        conn.send(data)
+        return True
+
+    async def connect_and_send(self, data: bytes, peer: Peer) -> Peer:
+        """Browsers accept no connections: a request to a closed flow fails like a refused connection."""
+        raise ConnectionRefusedError(f"no open WebSocket flow to {peer.host}:{peer.port}")
+
+    def close_idle(self, now: float, idle: float, keep: Callable[[int], bool]) -> None:
+        """Close flows silent for `idle` seconds that nobody (a registration) still needs."""
+        for conn in list(self._flows.values()):
+            if now - conn.last_activity > idle and not keep(conn.flow):
+                conn.close()
+
+    @property
+    def flow_count(self) -> int:
+        return len(self._flows)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._flows.values()):
+            conn.close()
+
+
+def md5_challenges_first(data: bytes) -> bytes:
+    """Move the MD5 digest challenges of a 401/407 before the others, keeping every other line in place.
+
+    JsSIP reads only the first WWW-/Proxy-Authenticate header and aborts unless it is MD5; the server's
+    order (SHA-256 first, RFC 8760 §2.4) is kept among the MD5 and among the other challenges.
+    """
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    slots = [i for i, line in enumerate(lines) if line[:20].lower().startswith(_CHALLENGES)]
+    if len(slots) < 2:
+        return data
+    challenges = [lines[i] for i in slots]
+    ordered = sorted(challenges, key=lambda line: b"algorithm=md5" not in line.lower().replace(b" ", b""))
+    for i, line in zip(slots, ordered):
+        lines[i] = line
+    return b"\r\n".join(lines) + sep + body
