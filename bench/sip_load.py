@@ -172,6 +172,12 @@ def rtp_phase(sizes: list[int], hold_s: float) -> None:
             window = after.at - before.at
             pkts = second["packets_in"] - first["packets_in"]
             lost = second["lost"] - first["lost"]
+            if calls_up < size or pkts <= 0:
+                print(f"{size:>6} {calls_up:>5} {second['endpoints']:>9}   (the SIPp load generator could not hold "
+                      f"{size} calls on this host; figures not meaningful)")
+                uac.wait(hold_s * 3 + 120)
+                time.sleep(2)
+                continue
             loss = 100.0 * lost / max(1, pkts + lost)
             print(f"{size:>6} {calls_up:>5} {second['endpoints']:>9} {pkts / window:>9.0f} {loss:>7.3f} "
                   f"{second['jitter_ms_mean']:>9.2f} {second['jitter_ms_max']:>6.1f} "
