@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable
 
