@@ -255,33 +255,26 @@ class ClientTransaction(Transaction):
 
     def _non2xx_ack(self, response: Response) -> Request:
         """The ACK to a non-2xx final response belongs to the transaction (§17.1.1.3)."""
-        req = self.request
-        ack = Request("ACK", req.uri_text)
-        h = ack.headers
-        h.add("Via", req.headers.get_list("Via")[0])
-        for route in req.headers.get_fields("Route"):
-            h.add("Route", route)
-        h.add("Max-Forwards", "70")
-        h.add("From", req.headers.get("From") or "")
-        h.add("To", response.headers.get("To") or "")
-        h.add("Call-ID", req.call_id)
-        h.add("CSeq", f"{req.cseq.number} ACK")
-        return ack
+        return self._sibling("ACK", response.headers.get("To") or "")
 
     def cancel_request(self) -> Request:
         """The CANCEL for this INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top Via."""
+        return self._sibling("CANCEL", self.request.headers.get("To") or "")
+
+    def _sibling(self, method: str, to: str) -> Request:
+        """A request that shares the INVITE's identity and top Via (hop-by-hop ACK, CANCEL)."""
         req = self.request
-        cancel = Request("CANCEL", req.uri_text)
-        h = cancel.headers
+        sibling = Request(method, req.uri_text)
+        h = sibling.headers
         h.add("Via", req.headers.get_list("Via")[0])
         for route in req.headers.get_fields("Route"):
             h.add("Route", route)
         h.add("Max-Forwards", "70")
         h.add("From", req.headers.get("From") or "")
-        h.add("To", req.headers.get("To") or "")
+        h.add("To", to)
         h.add("Call-ID", req.call_id)
-        h.add("CSeq", f"{req.cseq.number} CANCEL")
-        return cancel
+        h.add("CSeq", f"{req.cseq.number} {method}")
+        return sibling
 
     def on_timer(self, name: str, now: float) -> None:
         t = self.layer.timers

@@ -58,6 +58,18 @@ class Pbx(PbxProcess):
         return f"sip:{number}@{self.address}"
 
 
+def answered_call(pbx: Pbx, phone_factory, caller: str = "2001", callee: str = "2002"):
+    """Two phones registered, a call from `caller` to `callee` answered: (call, incoming, caller, callee)."""
+    alice, bob = phone_factory.many("alice", "bob")
+    pbx.register(alice, caller)
+    pbx.register(bob, callee)
+    call = alice.call(pbx.uri(callee))
+    incoming = bob.wait_incoming(5)
+    incoming.answer()
+    call.wait_confirmed(5)
+    return call, incoming, alice, bob
+
+
 @pytest.fixture
 def pbx_factory(tmp_path: Path) -> Iterator:
     """Make (not start) a daemon; tweak settings, then `.start()`. Always stopped after the test."""

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests import audio
+from tests.integration.conftest import answered_call
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +60,7 @@ def test_call_between_two_extensions_carries_audio_both_ways_and_writes_a_cdr(pb
 
 
 def test_callee_hanging_up_ends_the_callers_leg(pbx, phone_factory):
-    alice, bob = phone_factory.many("alice", "bob")
-    pbx.register(alice, "2001")
-    pbx.register(bob, "2002")
-    call = alice.call(pbx.uri("2002"))
-    incoming = bob.wait_incoming(5)
-    incoming.answer()
-    call.wait_confirmed(5)
+    call, incoming, alice, bob = answered_call(pbx, phone_factory)
     incoming.hangup()
     call.wait_disconnected(5)
     [cdr] = pbx.wait_cdrs(1)
@@ -161,13 +156,7 @@ def test_caller_cancelling_stops_the_ringing_devices(pbx, phone_factory):
 
 
 def test_hold_plays_music_to_the_other_party_and_resume_restores_the_conversation(pbx, phone_factory, tmp_path):
-    alice, bob = phone_factory.many("alice", "bob")
-    pbx.register(alice, "2001")
-    pbx.register(bob, "2002")
-    call = alice.call(pbx.uri("2002"))
-    incoming = bob.wait_incoming(5)
-    incoming.answer()
-    call.wait_confirmed(5)
+    call, incoming, alice, bob = answered_call(pbx, phone_factory)
     call.play_tone(1000)
 
     call.hold()
@@ -191,13 +180,7 @@ def test_hold_plays_music_to_the_other_party_and_resume_restores_the_conversatio
 
 @pytest.mark.parametrize("method", ["rfc2833", "info"])
 def test_dtmf_from_the_caller_reaches_the_callee(pbx, phone_factory, method):
-    alice, bob = phone_factory.many("alice", "bob")
-    pbx.register(alice, "2001")
-    pbx.register(bob, "2002")
-    call = alice.call(pbx.uri("2002"))
-    incoming = bob.wait_incoming(5)
-    incoming.answer()
-    call.wait_confirmed(5)
+    call, incoming, alice, bob = answered_call(pbx, phone_factory)
     time.sleep(0.3)
     call.send_dtmf("1234#", method=method)
     assert incoming.wait_dtmf(5, 5) == "1234#"
@@ -255,13 +238,7 @@ def test_early_media_from_the_callee_reaches_the_caller_before_the_answer(pbx, p
 
 
 def test_an_update_with_a_new_offer_keeps_the_call_and_its_audio(pbx, phone_factory, tmp_path):
-    alice, bob = phone_factory.many("alice", "bob")
-    pbx.register(alice, "2001")
-    pbx.register(bob, "2002")
-    call = alice.call(pbx.uri("2002"))
-    incoming = bob.wait_incoming(5)
-    incoming.answer()
-    call.wait_confirmed(5)
+    call, incoming, alice, bob = answered_call(pbx, phone_factory)
     call.update()
     time.sleep(0.5)
     assert call.state == "confirmed" and incoming.state == "confirmed"

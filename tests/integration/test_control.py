@@ -10,6 +10,7 @@ import pytest
 
 from tests import audio
 from tests.integration.pbx import ROOT
+from tests.integration.conftest import answered_call
 
 pytestmark = pytest.mark.integration
 
@@ -65,13 +66,7 @@ def test_click_to_call_for_an_unregistered_user_is_an_error(pbx):
 
 
 def test_hangup_from_the_control_socket_ends_both_legs(pbx, phone_factory):
-    alice, bob = phone_factory.many("alice", "bob")
-    pbx.register(alice, "2001")
-    pbx.register(bob, "2002")
-    call = alice.call(pbx.uri("2002"))
-    incoming = bob.wait_incoming(5)
-    incoming.answer()
-    call.wait_confirmed(5)
+    call, incoming, alice, bob = answered_call(pbx, phone_factory)
     [live] = pbx.control("status")["calls"]
     assert pbx.control("hangup", call=live["id"])["hung_up"]
     call.wait_disconnected(5)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.sip_client import SipClient
+from tests.integration.conftest import answered_call
 
 pytestmark = pytest.mark.integration
 
@@ -88,12 +89,6 @@ def test_a_call_works_after_a_barrage_of_bad_input(pbx, phone_factory):
         for path in sorted(TORTURE.glob("*.dat")):
             client.send(path.read_bytes())
         client.send(b"\xff" * 1000)
-    alice, bob = phone_factory.many("alice", "bob")
-    pbx.register(alice, "2001")
-    pbx.register(bob, "2002")
-    call = alice.call(pbx.uri("2002"))
-    incoming = bob.wait_incoming(5)
-    incoming.answer()
-    call.wait_confirmed(5)
+    call, incoming, alice, bob = answered_call(pbx, phone_factory)
     call.hangup()
     incoming.wait_disconnected(5)
