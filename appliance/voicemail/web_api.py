@@ -91,6 +91,23 @@ class VoicemailWeb:
 
         return {kind: self.store.greeting(mailbox, kind) is not None for kind in GREETING_KINDS}
 
+    def named_greetings(self, mailbox: str) -> list[str]:
+        """Greetings recorded under a name of their own (what per-caller rules point to), sorted."""
+        from .storage import GREETING_KINDS  # noqa: PLC0415
+
+        rows = self.store.db.conn.execute(
+            "SELECT kind FROM voicemail_greetings WHERE mailbox = ? ORDER BY kind", (mailbox,)).fetchall()
+        names = []
+        for (kind,) in rows:
+            if kind in GREETING_KINDS:
+                continue
+            try:
+                if self.store.greeting(mailbox, kind) is not None:
+                    names.append(kind)
+            except InvalidMailboxValue:  # a row no greeting file can belong to
+                log.warning("mailbox %s lists an invalid greeting name %r", mailbox, kind)
+        return names
+
     def delete_greeting(self, mailbox: str, kind: str) -> None:
         self.store.delete_greeting(mailbox, kind)
 

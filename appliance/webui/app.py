@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from appliance.datadir import DataDir
@@ -46,9 +46,12 @@ _BLUEPRINTS = (
     "appliance.webui.views.contacts",
     "appliance.webui.views.status",
     "appliance.webui.views.calllogs",
+    "appliance.webui.views.voicemail",
+    "appliance.webui.views.voicemail_options",
     "appliance.webui.views.features",
     "appliance.webui.views.settings",
     "appliance.webui.views.admin_extensions",
+    "appliance.webui.views.mailboxes",
     "appliance.webui.views.admin",
 )
 
@@ -94,11 +97,20 @@ def _register(app: Flask) -> None:
         module = importlib.import_module(name)
         app.register_blueprint(module.bp)
     webdb.init_app(app)
+    app.before_request(_body_limit)  # before security's CSRF check, which reads the body
     security.init_app(app)
     formatting.init_app(app)
     nav.init_app(app)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
+
+
+def _body_limit() -> None:
+    """A view marked with a `max_body` attribute (an upload) may receive more than MAX_CONTENT_LENGTH."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    limit = getattr(view, "max_body", None)
+    if isinstance(limit, int) and limit > 0:
+        request.max_content_length = limit
 
 
 def _security_headers(response: Any) -> Any:

@@ -56,6 +56,19 @@ class PbxClient:
         except ApplianceError as err:
             log.debug("pbxd reload not sent: %s", err)
 
+    def voicemail_changed(self, mailbox: str) -> bool:
+        """Tell pbxd a mailbox changed so message lamps follow; best effort (False when not told)."""
+        try:
+            self._request("voicemail_changed", mailbox=str(mailbox))
+        except ApplianceError as err:
+            log.info("pbxd not told that mailbox %s changed: %s", mailbox, err)
+            return False
+        return True
+
+    def mail_wake(self) -> bool:
+        """Retry waiting e-mail/SMS notifications now; False when pbxd runs no outbox."""
+        return bool(self._request("mail_wake").get("woken"))
+
     def _request(self, cmd: str, **params: Any) -> dict[str, Any]:
         try:
             reply = request(self.socket_path, cmd, timeout=self.timeout, **params)

@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
+from appliance.store import transaction
+from appliance.store.contact_groups import GROUPS_PER_CONTACT_MAX, ContactGroups, validate_group_name
 from appliance.store.contacts import (
     NUMBER_LABELS,
     Contact,
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
 PAGE_SIZE = 50
-FIELDS = ["first_name", "last_name", "company", "email", *[f"number_{label}" for label in NUMBER_LABELS]]
+FIELDS = ["first_name", "last_name", "company", "email", *[f"number_{label}" for label in NUMBER_LABELS], "groups"]
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,11 @@ def index():  # noqa: ANN201
         page = webdb.contacts().search(owner=book.owner, query=query, limit=PAGE_SIZE,
                                        offset=(page_number - 1) * PAGE_SIZE)
     owners = webdb.extensions().list() if user.is_admin else []
+    groups = ContactGroups(webdb.get_db())
+    contact_groups = {c.id: groups.groups_of(int(c.id)) for c in page.contacts} if page is not None else {}
     return render_template("contacts/index.html", book=book, page=page, query=query, page_number=page_number,
                            page_size=PAGE_SIZE, owners=owners, labels=NUMBER_LABELS,
-                           chosen_owner=request.args.get("owner", ""))
+                           chosen_owner=request.args.get("owner", ""), contact_groups=contact_groups)
 
 
 def _form_from_contact(contact: Contact) -> Form:
@@ -108,7 +112,30 @@ def _form_from_contact(contact: Contact) -> Form:
         key = f"number_{number.label}"
         if not values.get(key):
             values[key] = number.number
+    values["groups"] = ", ".join(ContactGroups(webdb.get_db()).groups_of(int(contact.id or 0)))
     return Form({name: values.get(name, "") for name in FIELDS})
+
+
+def _groups_from_form(form: Form) -> list[str]:
+    """The comma-separated "Groups" field as names (voicemail caller rules match callers by them)."""
+    names = []
+    for part in form.text("groups").split(","):
+        if part.strip():
+            name = form.check("groups", lambda p=part: validate_group_name(p))
+            if name is not None and name.casefold() not in {n.casefold() for n in names}:
+                names.append(name)  # the first spelling of a name wins
+    if len(names) > GROUPS_PER_CONTACT_MAX:
+        form.error("groups", f"A contact can be in at most {GROUPS_PER_CONTACT_MAX} groups.")
+    return names
+
+
+def _save(contact: Contact, groups: list[str]) -> Contact:
+    """Store the contact and its groups in one transaction (a bad group must not leave half a contact)."""
+    store = webdb.contacts()
+    with transaction(webdb.get_db()):
+        saved = store.update(contact) if contact.id is not None else store.add(contact)
+        ContactGroups(webdb.get_db()).set_groups(int(saved.id or contact.id or 0), groups)
+    return saved
 
 
 def _contact_from_form(form: Form, book: Book, contact_id: int | None) -> Contact | None:
@@ -139,9 +166,10 @@ def new():  # noqa: ANN201
     form = Form({name: request.args.get(name, "") for name in FIELDS})
     if request.method == "POST":
         form = Form.from_request(request.form, FIELDS)
+        groups = _groups_from_form(form)
         contact = _contact_from_form(form, book, None)
         if contact is not None:
-            webdb.contacts().add(contact)
+            _save(contact, groups)
             flash(f"Contact {contact.display_name} added.", "success")
             return redirect(url_for("contacts.index", **book.args()))
     return render_template("contacts/form.html", form=form, book=book, contact=None,
@@ -159,9 +187,10 @@ def edit(contact_id: int):  # noqa: ANN201
     form = _form_from_contact(existing)
     if request.method == "POST":
         form = Form.from_request(request.form, FIELDS)
+        groups = _groups_from_form(form)
         contact = _contact_from_form(form, book, contact_id)
         if contact is not None:
-            webdb.contacts().update(contact)
+            _save(contact, groups)
             flash(f"Contact {contact.display_name} saved.", "success")
             return redirect(url_for("contacts.index", **book.args()))
     return render_template("contacts/form.html", form=form, book=book, contact=existing,
