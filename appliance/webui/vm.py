@@ -121,15 +121,18 @@ def options_form(mailbox: Mailbox, extension: Any | None) -> Form:
 
 
 def _message_rows(mailbox: Mailbox) -> list[dict[str, Any]]:
-    """The messages with the caller's name as the phonebook knows it now (else as it came in)."""
-    contacts = webdb.contacts()
+    """The messages with the caller's name as the phonebook knows it now (an extension's name for an
+    internal caller), else the name that came with the call."""
+    contacts, extensions = webdb.contacts(), webdb.extensions()
     owner = mailbox.number if mailbox.kind == "personal" else None
     names: dict[str, str | None] = {}
     rows = []
     for message in service().messages(mailbox.number):
         caller = message["caller"]
         if caller not in names:
-            names[caller] = contacts.name_for_number(caller, extension=owner) if caller else None
+            ext = extensions.find(caller) if caller.isdigit() else None
+            names[caller] = ext.name if ext is not None else (
+                contacts.name_for_number(caller, extension=owner) if caller else None)
         rows.append({**message, "name": names[caller] or message["caller_name"] or ""})
     return rows
 
