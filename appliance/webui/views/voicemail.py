@@ -64,8 +64,10 @@ def _wav_response(path: Path, download_name: str, *, attachment: bool) -> Any:
     if not path.is_file():
         abort(404)
     # conditional=True answers Range requests with 206, which <audio> needs to seek and to start quickly.
-    return send_file(path, mimetype="audio/wav", conditional=True, as_attachment=attachment,
-                     download_name=download_name, max_age=0)
+    response = send_file(path, mimetype="audio/wav", conditional=True, as_attachment=attachment,
+                         download_name=download_name, max_age=0)
+    response.headers["Cache-Control"] = "private, no-cache"  # revalidated by ETag, never kept by a proxy
+    return response
 
 
 @bp.route("/<number>/messages/<int:message_id>.wav", endpoint="audio")

@@ -156,6 +156,7 @@ def test_a_message_streams_as_wav_and_answers_range_requests(alice, vm):
     assert alice.get(url, headers={"Range": "bytes=999999-"}).status_code == 416
     assert alice.get(url, headers={"If-None-Match": whole.headers["ETag"]}).status_code == 304
     assert "inline" in whole.headers.get("Content-Disposition", "inline")
+    assert whole.headers["Cache-Control"] == "private, no-cache"
 
 
 def test_download_names_the_file_after_the_caller_and_time(alice, vm):
