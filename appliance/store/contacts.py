@@ -247,10 +247,12 @@ class ContactStore:
             return None
         owners: list[str | None] = ([extension] if extension else []) + [None]
         for owner in owners:
+            # Driven by the number index: a lookup per call must not walk the whole phonebook.
             row = self._db.conn.execute(
-                f"SELECT {_COLUMNS} FROM contacts c WHERE owner IS ? AND id IN "
-                "(SELECT contact_id FROM contact_numbers WHERE number = ?) ORDER BY id LIMIT 1",
-                (owner, wanted),
+                f"SELECT {', '.join('c.' + name for name in _FIELD_NAMES)} FROM contact_numbers n "
+                "CROSS JOIN contacts c ON c.id = n.contact_id WHERE n.number = ? AND c.owner IS ? "
+                "ORDER BY c.id LIMIT 1",
+                (wanted, owner),
             ).fetchone()
             if row is not None:
                 return self._with_numbers([row])[0].display_name
