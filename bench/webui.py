@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CDR_COUNT = 100_000
 CONTACT_COUNT = 5_000
+VOICEMAIL_COUNT = 100
 EXTENSIONS = [str(1000 + i) for i in range(200)]
 REPEATS = int(os.environ.get("BENCH_WEBUI_REPEATS", "150"))
 WARMUP = 15
@@ -92,8 +93,29 @@ def build_data(data: Path, now: float) -> None:
                     "INSERT INTO contact_numbers (contact_id, position, label, number) VALUES (?, ?, ?, ?)",
                     [(cursor.lastrowid, 0, "work", f"0{rng.randint(100_000_000, 999_999_999)}"),
                      (cursor.lastrowid, 1, "mobile", f"13{rng.randint(100_000_000, 999_999_999)}")])
+        _voicemail(db, data, now, rng)
     finally:
         db.close()
+
+
+def _voicemail(db, data: Path, now: float, rng: random.Random) -> None:
+    """VOICEMAIL_COUNT messages in the user's mailbox, callers from the phonebook and extensions."""
+    import numpy as np  # noqa: PLC0415
+
+    from appliance.media.wav import write_wav_atomic  # noqa: PLC0415
+    from appliance.store import ExtensionStore  # noqa: PLC0415
+    from appliance.voicemail.storage import VoicemailStore  # noqa: PLC0415
+
+    store = VoicemailStore(db, data / "voicemail", find_extension=ExtensionStore(db).find)
+    audio = np.zeros(8000 * 5, dtype=np.int16)
+    numbers = [row[0] for row in db.conn.execute("SELECT number FROM contact_numbers LIMIT 200")]
+    for i in range(VOICEMAIL_COUNT):
+        caller = rng.choice(numbers + list(EXTENSIONS))
+        uid, path = store.begin_message(USER, caller, None, now - i * 3600)
+        write_wav_atomic(path, audio)
+        message = store.commit_message(uid, USER, 5.0)
+        if i % 3:
+            store.mark(message.id, True)
 
 
 class Browser:
@@ -226,6 +248,7 @@ def main() -> None:
             ]:
                 report(label, measure(user, f"/contacts/?{query}"), ref95)
             report("status poll /api/status (pbxd not running)", measure(user, "/api/status"), ref95)
+            report(f"voicemail page ({VOICEMAIL_COUNT} messages, caller names)", measure(user, "/voicemail/"), ref95)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
