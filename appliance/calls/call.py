@@ -273,7 +273,7 @@ class Call:
             fork.cancel("no answer")
             self._report(fork, "terminated")
         self.forks = []
-        if not self._fall_back("unavailable"):
+        if not self._fall_back("no answer"):
             self._fail_caller(480, "no answer", "no answer", reason_phrase="No Answer")
 
     def _fall_back(self, reason: str) -> bool:

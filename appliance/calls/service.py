@@ -127,8 +127,9 @@ class CallService:
 
     async def _deposit(self, session: AppSession, call: Call, extension: str, reason: str) -> None:
         mailbox = await self.voicemail.mailbox_for(extension)
-        if mailbox is None:
-            call._fail_caller(486 if reason == "busy" else 480, "busy" if reason == "busy" else "no answer", reason)
+        if mailbox is None or not mailbox.takes(reason):
+            status, cdr_status = {"busy": (486, "busy"), "no answer": (480, "no answer")}.get(reason, (480, "failed"))
+            call._fail_caller(status, cdr_status, reason)
             return
         try:
             await self.voicemail.take_call(session, mailbox, reason, call.caller, call.caller_name)

@@ -286,6 +286,12 @@ ALTER TABLE email_queue ADD COLUMN payload TEXT NOT NULL DEFAULT '{{}}';
 ALTER TABLE email_queue ADD COLUMN first_attempt_at REAL;
 """
 
+_VOICEMAIL_CONDITIONS = """
+ALTER TABLE mailboxes ADD COLUMN on_busy INTEGER NOT NULL DEFAULT 1 CHECK (on_busy IN (0, 1));
+ALTER TABLE mailboxes ADD COLUMN on_no_answer INTEGER NOT NULL DEFAULT 1 CHECK (on_no_answer IN (0, 1));
+ALTER TABLE mailboxes ADD COLUMN on_unavailable INTEGER NOT NULL DEFAULT 1 CHECK (on_unavailable IN (0, 1));
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "extensions, settings and change counters", _EXTENSIONS_AND_SETTINGS),
     Migration(2, "registrations (location service bindings)", _REGISTRATIONS),
@@ -299,4 +305,5 @@ MIGRATIONS: list[Migration] = [
     Migration(8, "voicemail: mailboxes, messages, greetings, caller rules, e-mail queue", _VOICEMAIL),
     Migration(9, "contact groups (caller groups for voicemail rules); notification queue: channel, payload",
               _CONTACT_GROUPS_AND_OUTBOX),
+    Migration(10, "voicemail per condition: busy, no answer, unreachable", _VOICEMAIL_CONDITIONS),
 ]

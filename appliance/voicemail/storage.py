@@ -56,6 +56,15 @@ class Mailbox:
     max_seconds: int = 180
     created_at: float = 0.0
     updated_at: float = 0.0
+    # Which unanswered calls come here (the extension's voicemail switch must be on too).
+    on_busy: bool = True
+    on_no_answer: bool = True
+    on_unavailable: bool = True
+
+    def takes(self, reason: str) -> bool:
+        """Whether a call sent here for `reason` (busy, no answer, unavailable, direct) is taken."""
+        return {"busy": self.on_busy, "no answer": self.on_no_answer, "unavailable": self.on_unavailable}.get(
+            reason, True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +86,8 @@ class Message:
 
 _MAILBOX_FIELDS = [f.name for f in fields(Mailbox)]
 _MESSAGE_FIELDS = [f.name for f in fields(Message)]
-_BOOLS = ("require_pin", "email_on_new", "attach_audio", "announce_caller", "announce_time")
+_BOOLS = ("require_pin", "email_on_new", "attach_audio", "announce_caller", "announce_time", "on_busy",
+          "on_no_answer", "on_unavailable")
 UPDATABLE = frozenset(_MAILBOX_FIELDS) - {"number", "kind", "pin_hash", "created_at", "updated_at"}
 
 

@@ -115,6 +115,7 @@ def options_form(mailbox: Mailbox, extension: Any | None) -> Form:
     return Form({
         "voicemail_enabled": bool(extension.voicemail_enabled) if extension is not None else True,
         "announce_caller": mailbox.announce_caller, "announce_time": mailbox.announce_time,
+        "on_busy": mailbox.on_busy, "on_no_answer": mailbox.on_no_answer, "on_unavailable": mailbox.on_unavailable,
         "email_mode": email_mode(mailbox), "language": mailbox.language or "",
         "max_messages": str(mailbox.max_messages), "max_seconds": str(mailbox.max_seconds),
     })

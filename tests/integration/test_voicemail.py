@@ -331,3 +331,26 @@ def test_a_mail_server_that_is_down_delays_the_mail_without_losing_it(pbx_factor
         assert queue_row()["state"] == "sent"
     finally:
         smtp.stop()
+
+
+def test_a_mailbox_set_to_busy_only_leaves_unanswered_calls_alone(vm_pbx, phone_factory):
+    from appliance.store import ExtensionStore, open_database
+    from appliance.voicemail.storage import VoicemailStore
+
+    db = open_database(vm_pbx.data / "pbx.sqlite3")
+    try:
+        VoicemailStore(db, vm_pbx.data / "voicemail", find_extension=ExtensionStore(db).find).update(
+            "2002", on_no_answer=False, on_unavailable=False)
+    finally:
+        db.conn.close()
+    alice, bob = phone_factory.many("alice", "bob")
+    vm_pbx.register(alice, "2001")
+    vm_pbx.register(bob, "2002")
+    unanswered = alice.call(vm_pbx.uri("2002"))
+    bob.wait_incoming(5)
+    unanswered.wait_disconnected(10)  # ring time 3 s, then 480: no mailbox for unanswered calls
+    assert unanswered.last_status_code == 480
+    busy = alice.call(vm_pbx.uri("2002"))
+    bob.wait_incoming(5).reject(486)
+    busy.wait_confirmed(10)  # busy still goes to voicemail
+    busy.hangup()

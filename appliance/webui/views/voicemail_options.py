@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("voicemail_options", __name__, url_prefix="/voicemail")
 
 OPTION_FIELDS = ["email_mode", "language", "max_messages", "max_seconds"]
-OPTION_CHECKBOXES = ["voicemail_enabled", "announce_caller", "announce_time"]
+OPTION_CHECKBOXES = ["voicemail_enabled", "on_busy", "on_no_answer", "on_unavailable", "announce_caller",
+                     "announce_time"]
 RULE_FIELDS = ["match_kind", "match_value", "greeting", "email_action"]
 LIMITS = {"max_messages": (1, 10000), "max_seconds": (10, 3600)}
 
@@ -56,7 +57,9 @@ def options(number: str):  # noqa: ANN201
     if mode not in {value for value, _ in vm.EMAIL_MODES}:
         form.error("email_mode", "Choose how you are told of new messages.")
     language = form.check("language", lambda: validate_language(form.text("language")))
-    changes: dict[str, Any] = {"announce_caller": bool(form.get("announce_caller")),
+    changes: dict[str, Any] = {"on_busy": bool(form.get("on_busy")), "on_no_answer": bool(form.get("on_no_answer")),
+                               "on_unavailable": bool(form.get("on_unavailable")),
+                               "announce_caller": bool(form.get("announce_caller")),
                                "announce_time": bool(form.get("announce_time")),
                                "email_on_new": mode in ("attach", "notice"), "attach_audio": mode == "attach",
                                "language": language}

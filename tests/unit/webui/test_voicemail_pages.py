@@ -327,6 +327,16 @@ def test_options_are_saved_in_the_mailbox_and_the_extension(alice, vm, db, pbx):
     assert "Voicemail is switched off" in page and '<option value="notice" selected>' in page
 
 
+def test_the_conditions_that_send_calls_to_voicemail_are_saved(alice, vm):
+    response = alice.post("/voicemail/1001/options", {"voicemail_enabled": "1", "on_busy": "1",
+                                                      "email_mode": "off", "language": ""})
+    assert response.status_code == 302
+    box = vm.mailbox("1001")
+    assert (box.on_busy, box.on_no_answer, box.on_unavailable) == (True, False, False)
+    assert box.takes("busy") and not box.takes("no answer") and box.takes("direct")
+    assert 'name="on_busy" value="1" checked' in text(alice.get("/voicemail/")).replace("\n", " ")
+
+
 def test_email_without_an_address_is_saved_with_a_warning(bob, vm):
     response = bob.post("/voicemail/1002/options", {"voicemail_enabled": "1", "email_mode": "attach"})
     assert response.status_code == 302
