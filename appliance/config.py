@@ -62,6 +62,13 @@ class Config:
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
     tone_country: str = "us"
     log_level: str = "INFO"
+    #: SIP over WebSocket for the browser phone (RFC 7118); 0 switches a listener off. WSS uses the box's
+    #: certificate. A port another program holds leaves that listener off with an error in the log.
+    sip_ws_port: int = 8088
+    sip_wss_port: int = 8089
+    #: Addresses offered to browsers for media (ICE host candidates), comma-separated; empty means the
+    #: bind address, or every interface's address when pbxd is bound to 0.0.0.0 or ::.
+    webrtc_ice_host: str = ""
     #: Where each field's value came from ("default", "setting realm", "--sip-port"); for messages only.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -170,6 +177,19 @@ def _problems(config: Config) -> list[str]:
             bad(key, f"{port} is not a port number (1-65535, or 0 for any free port)")
     if config.sip_tcp_port and config.sip_tcp_port == config.sip_tls_port:
         bad("sip_tls_port", f"TCP and TLS cannot both listen on port {config.sip_tls_port}")
+    for key in ("sip_ws_port", "sip_wss_port"):
+        port = getattr(config, key)
+        if not 0 <= port <= 65535:
+            bad(key, f"{port} is not a port number (1-65535, or 0 to switch it off)")
+        elif port and port in (config.sip_tcp_port, config.sip_tls_port):
+            bad(key, f"port {port} is already SIP's TCP or TLS port")
+    if config.sip_ws_port and config.sip_ws_port == config.sip_wss_port:
+        bad("sip_wss_port", f"WS and WSS cannot both listen on port {config.sip_wss_port}")
+    for address in filter(None, (a.strip() for a in config.webrtc_ice_host.split(","))):
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            bad("webrtc_ice_host", f"{address!r} is not an IPv4 or IPv6 address")
     lo, hi = config.rtp_port_min, config.rtp_port_max
     if not 1024 <= lo <= 65535:
         bad("rtp_port_min", f"{lo} is not a port number between 1024 and 65535")

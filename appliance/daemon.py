@@ -33,6 +33,7 @@ from appliance.sip.registrar import Registrar, RegistrarPolicy
 from appliance.sip.stack import SipStack, StackConfig
 from appliance.sip.subscriptions import SubscriptionServer
 from appliance.sip.transaction import Peer
+from appliance.sip.transport_ws_auth import FlowSecrets, WebPhoneTokens
 from appliance.sip.uri import SipUri
 from appliance.store import Binding, CallRecord, CdrStore, ExtensionStore, RegistrationStore, open_database
 from appliance.store.writer import StoreWriter
@@ -57,6 +58,7 @@ class Pbx:
         self.states = ExtensionStates(lambda ext: self.location.is_registered(ext, self.wallclock()))
         self.location.subscribe(lambda aor: self.states.registration_changed(aor))
         self._tasks: list[asyncio.Task] = []
+        self.webphone_tokens = WebPhoneTokens(time.monotonic)
         self.control: ControlServer | None = None
         self.started = asyncio.Event()
 
@@ -68,7 +70,7 @@ class Pbx:
         cfg = self.config
         host = cfg.bind_address
         media_host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
-        tls = self.datadir.ensure_tls_certificate() if cfg.sip_tls_port else None
+        tls = self.datadir.ensure_tls_certificate() if cfg.sip_tls_port or cfg.sip_wss_port else None
         self.engine = MediaEngine(host=host, port_min=cfg.rtp_port_min, port_max=cfg.rtp_port_max,
                                   tone_country=cfg.tone_country)
         await self.engine.start()
@@ -76,19 +78,23 @@ class Pbx:
         stack_config = StackConfig(
             host=host, udp_port=cfg.sip_udp_port, tcp_port=cfg.sip_tcp_port, tls_port=cfg.sip_tls_port,
             certfile=str(tls.cert) if tls else None, keyfile=str(tls.key) if tls else None,
+            ws_port=cfg.sip_ws_port or None, wss_port=cfg.sip_wss_port or None, ws_admit=self.webphone_tokens.admit,
         )
         self.stack = SipStack(stack_config, handler=None)  # type: ignore[arg-type]
         self.dispatcher = Dispatcher(self.stack.layer)
-        self.stack.handler = self.dispatcher
+        # Browser phone flows authenticate with their token (D-webrtc-3): password lookups see the request's flow.
+        flow_secrets = FlowSecrets(self.secret_for, self._flow_credential)
+        self.stack.handler = flow_secrets.scope(self.dispatcher)
         self.stack.keep_flow = lambda flow: flow in self.location.flows_in_use()
 
-        self.registrar = Registrar(self.location, self.auth, self.secret_for, RegistrarPolicy(
+        self.registrar = Registrar(self.location, self.auth, flow_secrets.secret_for, RegistrarPolicy(
             cfg.reg_min_expires, cfg.reg_max_expires, cfg.reg_default_expires))
         self.dispatcher.add_service("REGISTER", self._on_register)
-        authenticator = RequestAuthenticator(self.auth, self.secret_for, self.wallclock)
+        authenticator = RequestAuthenticator(self.auth, flow_secrets.secret_for, self.wallclock)
 
         domain = cfg.realm
-        ctx = LegContext(self.stack, self.dispatcher, self.engine, list(cfg.codecs), domain, media_host)
+        ctx = LegContext(self.stack, self.dispatcher, self.engine, list(cfg.codecs), domain, media_host,
+                         webrtc=_webrtc_legs(cfg, host))
         moh = ensure_default_moh(self.datadir.path / "moh" / "default.wav")
         env = CallEnv(ctx, self.states, self.wallclock, on_finished=lambda call, outcome: None,
                       ring_timeout=float(cfg.ring_timeout), moh_source=str(moh))
@@ -108,6 +114,7 @@ class Pbx:
             "status": self._ctl_status, "originate": self._ctl_originate, "hangup": self._ctl_hangup,
             "reload": self._ctl_reload, "ping": self._ctl_ping, "media": self._ctl_media,
             "voicemail_changed": self._ctl_voicemail_changed, "mail_wake": self._ctl_mail_wake,
+            "webphone": self._ctl_webphone,
         })
         await self.control.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
@@ -264,6 +271,21 @@ class Pbx:
             self.apps.outbox.wake()
         return {"woken": self.apps.outbox is not None}
 
+    async def _ctl_webphone(self, params: dict) -> dict:
+        """For the web portal's browser phone: a short-lived token for `extension` and where to connect."""
+        extension = str(params.get("extension", ""))
+        ext = self.extensions.find(extension) if extension else None
+        if ext is None or not ext.enabled:
+            raise ValueError(f"no enabled extension {extension!r}")
+        ws, wss = self.stack.streams.get("ws"), self.stack.streams.get("wss")
+        return {"token": self.webphone_tokens.issue(extension), "expires_in": self.webphone_tokens.lifetime,
+                "realm": self.config.realm, "ws_port": ws.local[1] if ws else None,
+                "wss_port": wss.local[1] if wss else None, "media": self.calls.env.ctx.webrtc is not None}
+
+    def _flow_credential(self, peer: Peer) -> Any:
+        stream = self.stack.streams.get(peer.transport)
+        return stream.credential(peer.flow) if stream is not None and hasattr(stream, "credential") else None
+
     async def _ctl_reload(self, params: dict) -> dict:
         self._check_extension_changes()
         return {"reloaded": True}
@@ -278,6 +300,23 @@ def _read_health() -> dict:
     except Exception as err:  # a sick bus must not break `appliance status`
         log.warning("board health unreadable: %s", err)
         return {"error": str(err)}
+
+
+def _webrtc_legs(cfg: Config, host: str) -> Any:
+    """Browser calls' media (aiortc), when a WebSocket listener is configured; None leaves browsers a 488."""
+    if not (cfg.sip_ws_port or cfg.sip_wss_port):
+        return None
+    try:
+        from appliance.calls.webrtc_leg import WebRtcLegs  # noqa: PLC0415 - aiortc costs ~0.15 s to import
+        from appliance.media.webrtc import set_ice_addresses  # noqa: PLC0415
+    except ImportError as err:
+        log.error("browser calls not available (%s): WebRTC media needs aiortc", err)
+        return None
+    addresses = [a.strip() for a in cfg.webrtc_ice_host.split(",") if a.strip()]
+    if not addresses and host not in ("0.0.0.0", "::"):
+        addresses = [host]
+    set_ice_addresses(addresses or None)
+    return WebRtcLegs()
 
 
 def _binding(c: Contact) -> Binding:

@@ -54,6 +54,7 @@ class LegContext:
     codecs: list[str]  # codec names we can handle, preference order
     domain: str  # the host part of our identities (realm or address)
     media_host: str  # the address put in our SDP
+    webrtc: Any = None  # appliance.calls.webrtc_leg.WebRtcLegs when browsers may call and be called
 
 
 class Leg:
@@ -248,6 +249,12 @@ class InboundLeg(Leg):
 
     direction = "inbound"
 
+    def __new__(cls, ctx: LegContext, request: Request, *args: Any, **kwargs: Any) -> InboundLeg:
+        """A browser's WebRTC offer gets the WebRTC leg (appliance.calls.webrtc_leg), everything else this one."""
+        if cls is InboundLeg and ctx.webrtc is not None:
+            cls = ctx.webrtc.inbound_class(request) or cls
+        return super().__new__(cls)
+
     def __init__(self, ctx: LegContext, request: Request, txn: ServerTransaction, peer: Peer):
         super().__init__(ctx)
         self.request = request
@@ -359,6 +366,12 @@ class OutboundLeg(Leg):
 
     direction = "outbound"
 
+    def __new__(cls, ctx: LegContext, target: SipUri, peer: Peer, *args: Any, **kwargs: Any) -> OutboundLeg:
+        """A device registered from a browser (over WebSocket) is offered WebRTC media by the WebRTC leg."""
+        if cls is OutboundLeg and ctx.webrtc is not None:
+            cls = ctx.webrtc.outbound_class(peer) or cls
+        return super().__new__(cls)
+
     def __init__(self, ctx: LegContext, target: SipUri, peer: Peer, from_: NameAddress, to: NameAddress,
                  call_id: str | None = None, listener: LegListener | None = None,
                  extra_headers: list[tuple[str, str]] | None = None):
@@ -383,11 +396,10 @@ class OutboundLeg(Leg):
     async def start(self, codecs: list[Codec] | list[str]) -> None:
         """Open media and send the INVITE offering `codecs` (the caller's, so that media can be relayed)."""
         await self._open_media()
+        self.offer = await self._local_offer(list(codecs) or list(self.ctx.codecs))
         if self._cancel_requested:
             self._end("cancelled")
             return
-        offered = list(codecs) or list(self.ctx.codecs)
-        self.offer = self._versioner.stamp(build_offer(self.ctx.media_host, self.endpoint.local_port, offered))
         request = Request("INVITE", self.target)
         h = request.headers
         h.add("From", f"{self.from_};tag={self.local_tag}")
@@ -404,6 +416,10 @@ class OutboundLeg(Leg):
         self._request = request
         self.ctx.dispatcher.add_dialog((self._call_id, self.local_tag), self)
         self.txn = self.ctx.stack.send_request(request, self.peer, self._on_response)
+
+    async def _local_offer(self, codecs: list[Codec] | list[str]) -> SessionDescription:
+        """The SDP offer of our INVITE (the WebRTC leg makes a browser's)."""
+        return self._versioner.stamp(build_offer(self.ctx.media_host, self.endpoint.local_port, codecs))
 
     def _on_response(self, response: Response, txn: ClientTransaction) -> None:
         status = response.status

@@ -129,16 +129,23 @@ class SipStack:
             await tls.start(cfg.host, cfg.tls_port)
             self.streams["tls"] = tls
         if cfg.ws_port is not None:
-            ws = WsTransport("ws", self._on_data, admit=cfg.ws_admit)
-            await ws.start(cfg.host, cfg.ws_port)
-            self.streams["ws"] = ws
+            await self._start_ws(WsTransport("ws", self._on_data, admit=cfg.ws_admit), cfg.ws_port)
         if cfg.wss_port is not None and cfg.certfile and cfg.keyfile:
             wss_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             wss_ctx.load_cert_chain(cfg.certfile, cfg.keyfile)
-            wss = WsTransport("wss", self._on_data, wss_ctx, admit=cfg.ws_admit)
-            await wss.start(cfg.host, cfg.wss_port)
-            self.streams["wss"] = wss
+            await self._start_ws(WsTransport("wss", self._on_data, wss_ctx, admit=cfg.ws_admit), cfg.wss_port)
         self._housekeeping = asyncio.create_task(self._close_idle_flows())
+
+    async def _start_ws(self, transport: WsTransport, port: int) -> None:
+        """The browser phone's listeners are optional: a port held by another program is an error in the log,
+        not a reason for the telephone system to stay down."""
+        try:
+            await transport.start(self.config.host, port)
+        except OSError as err:
+            log.error("SIP over %s not available: cannot listen on %s:%s: %s", transport.name.upper(),
+                      self.config.host, port, err)
+            return
+        self.streams[transport.name] = transport
 
     async def close(self) -> None:
         if self._housekeeping is not None:

@@ -11,8 +11,9 @@ adapter around it (an `asyncio.Protocol`, so sending is synchronous like the TCP
 
 - its Via names a made-up `*.invalid` host: nothing here reads it, responses go back over the flow
   (`transaction.response_target` returns the flow for every reliable transport);
-- it answers only the *first* digest challenge and gives up unless that one is MD5, so on WebSocket
-  flows the MD5 challenges of a 401/407 are moved to the front (D-webrtc-2).
+- it keeps only the *last* WWW-/Proxy-Authenticate header of a response and gives up unless that one is
+  MD5 (SIP.js, for its part, takes the first), so on WebSocket flows a 401/407 that offers MD5 offers
+  MD5 alone (D-webrtc-2).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from .transaction import Peer
 from .transport import Sink, _flow_ids
 
 log = logging.getLogger(__name__)
+# websockets logs every frame at DEBUG; the SIP stack already logs the messages those frames carry.
+logging.getLogger("websockets").setLevel(max(logging.INFO, logging.getLogger("websockets").level))
 
 SUBPROTOCOL = "sip"  # RFC 7118 §4.1
 _PING = b"\r\n\r\n"  # SIP.js keep-alive; answered with one CRLF like RFC 5626's
@@ -129,7 +132,7 @@ class _WsConnection(asyncio.Protocol):
         if self._transport is None or self._transport.is_closing() or self._ws.state is not State.OPEN:
             raise ConnectionError("flow closed")
         if data[:8] == b"SIP/2.0 " and data[8:11] in (b"401", b"407"):
-            data = md5_challenges_first(data)
+            data = md5_challenges_only(data)
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
@@ -231,19 +234,23 @@ class WsTransport:
             conn.close()
 
 
-def md5_challenges_first(data: bytes) -> bytes:
-    """Move the MD5 digest challenges of a 401/407 before the others, keeping every other line in place.
+def md5_challenges_only(data: bytes) -> bytes:
+    """Drop the non-MD5 digest challenges of a 401/407 that offers MD5 too; every other line stays as it was.
 
-    JsSIP reads only the first WWW-/Proxy-Authenticate header and aborts unless it is MD5; the server's
-    order (SHA-256 first, RFC 8760 §2.4) is kept among the MD5 and among the other challenges.
+    Browser SIP stacks answer MD5 only, and pick the challenge to answer by position (JsSIP: the last
+    header, SIP.js: the first), so a browser must see nothing but MD5. Responses without an MD5 challenge
+    are left alone (an administrator who switched MD5 off has switched browsers off with it).
     """
     head, sep, body = data.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
-    slots = [i for i, line in enumerate(lines) if line[:20].lower().startswith(_CHALLENGES)]
-    if len(slots) < 2:
+    challenges = [line for line in lines if line[:20].lower().startswith(_CHALLENGES)]
+    md5 = [line for line in challenges if _is_md5(line)]
+    if not md5 or len(md5) == len(challenges):
         return data
-    challenges = [lines[i] for i in slots]
-    ordered = sorted(challenges, key=lambda line: b"algorithm=md5" not in line.lower().replace(b" ", b""))
-    for i, line in zip(slots, ordered):
-        lines[i] = line
-    return b"\r\n".join(lines) + sep + body
+    kept = [line for line in lines if line not in challenges or line in md5]
+    return b"\r\n".join(kept) + sep + body
+
+
+def _is_md5(line: bytes) -> bool:
+    compact = line.lower().replace(b" ", b"")
+    return b"algorithm=md5," in compact + b"," or b"algorithm=" not in compact  # no algorithm means MD5

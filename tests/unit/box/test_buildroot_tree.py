@@ -37,8 +37,10 @@ UPSTREAM_PYTHON_PACKAGES = {
     "python-click": "8.3.3",
     "python-cryptography": "47.0.0",
     "python-dateutil": "2.9.0",
+    "python-dnspython": "2.8.0",
     "python-flask": "3.1.3",
     "python-gunicorn": "23.0.0",
+    "python-ifaddr": "0.2.0",
     "python-itsdangerous": "2.2.0",
     "python-jinja2": "3.1.6",
     "python-markupsafe": "3.0.3",
@@ -47,12 +49,14 @@ UPSTREAM_PYTHON_PACKAGES = {
     "python-pip": "26.1",
     "python-pluggy": "1.6.0",
     "python-pycparser": "3.0",
+    "python-pyopenssl": "26.1.0",
     "python-pyroute2": "0.9.6",
     "python-serial": "3.5",
     "python-setuptools": "80.9.0",
     "python-setuptools-scm": "9.2.2",
     "python-six": "1.17.0",
     "python-smbus2": "0.6.1",
+    "python-typing-extensions": "4.15.0",
     "python-uvloop": "0.22.1",
     "python-websockets": "16.0",
     "python-werkzeug": "3.1.8",
@@ -63,6 +67,7 @@ UPSTREAM_PYTHON_PACKAGES = {
 UPSTREAM_OTHER_PACKAGES = {
     "e2fsprogs", "genimage", "libubootenv", "python3", "rpi-firmware", "spandsp", "squashfs",
     "uboot-tools", "util-linux", "dosfstools", "mtools", "qemu",
+    "ffmpeg", "libsrtp", "libvpx", "opus",  # the browser phone's media (python-av, -pylibsrtp, -aiortc)
 }
 
 #: Kconfig symbols of Buildroot 2026.05.1 that are not "BR2_PACKAGE_<package>" itself.
@@ -72,6 +77,7 @@ UPSTREAM_SYMBOLS = {
     "BR2_INSTALL_LIBSTDCPP", "BR2_TOOLCHAIN_USES_GLIBC", "BR2_TOOLCHAIN_USES_MUSL",
     "BR2_TOOLCHAIN_GCC_AT_LEAST_9", "BR2_TOOLCHAIN_HAS_SYNC_4", "BR2_TOOLCHAIN_HAS_THREADS_NPTL",
     "BR2_USE_MMU", "BR2_STATIC_LIBS",
+    "BR2_PACKAGE_FFMPEG_ARCH_SUPPORTS", "BR2_PACKAGE_FFMPEG_SWSCALE", "BR2_TOOLCHAIN_HAS_THREADS",
 }
 
 #: Files of the Buildroot 2026.05.1 tree that the defconfigs name by relative path.

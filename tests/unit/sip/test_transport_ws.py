@@ -24,7 +24,7 @@ from appliance.sip.location import LocationService
 from appliance.sip.message import Request
 from appliance.sip.registrar import Registrar
 from appliance.sip.stack import SipStack, StackConfig
-from appliance.sip.transport_ws import md5_challenges_first
+from appliance.sip.transport_ws import md5_challenges_only
 from appliance.sip.transport_ws_auth import FlowCredential, FlowSecrets, WebPhoneTokens
 from appliance.sip.uri import SipUri
 from tests.sip_client import authorization, parse_message
@@ -92,9 +92,9 @@ async def register(ws: Any, number: str, password: str) -> Any:
     await ws.send(register_request(number))
     challenge = parse_message(_bytes(await ws.recv()))
     assert challenge.status == 401
-    first = challenge.header_all("WWW-Authenticate")[0]
-    assert "algorithm=MD5" in first  # JsSIP only ever answers the first challenge
-    auth = authorization(first, "REGISTER", f"sip:{REALM}", number, password)
+    [only] = challenge.header_all("WWW-Authenticate")  # browsers answer MD5 only, picked by position
+    assert "algorithm=MD5" in only
+    auth = authorization(only, "REGISTER", f"sip:{REALM}", number, password)
     await ws.send(register_request(number, 2, auth))
     return parse_message(_bytes(await ws.recv()))
 
@@ -277,17 +277,18 @@ def test_a_token_flow_of_a_disabled_extension_has_no_password():
     assert secrets_.secret_for("2002") == "x"
 
 
-def test_md5_challenges_move_first_and_nothing_else_moves():
+def test_browsers_are_offered_md5_alone_and_nothing_else_changes():
     response = (b"SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bK1\r\n"
                 b"WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", algorithm=SHA-256, qop=\"auth\"\r\n"
                 b"To: <sip:2001@r>;tag=1\r\n"
                 b"WWW-Authenticate: Digest realm=\"r\", nonce=\"n\", algorithm=MD5, qop=\"auth\"\r\n"
                 b"Content-Length: 0\r\n\r\n")
-    reordered = md5_challenges_first(response).split(b"\r\n")
+    lines = md5_challenges_only(response).split(b"\r\n")
     original = response.split(b"\r\n")
-    assert b"MD5" in reordered[2] and b"SHA-256" in reordered[4]
-    assert [original[i] for i in (0, 1, 3, 5)] == [reordered[i] for i in (0, 1, 3, 5)]
-    assert md5_challenges_first(b"SIP/2.0 200 OK\r\n\r\n") == b"SIP/2.0 200 OK\r\n\r\n"
+    assert lines == [original[i] for i in (0, 1, 3, 4, 5, 6, 7)]
+    sha_only = response.replace(b"algorithm=MD5", b"algorithm=SHA-256")
+    assert md5_challenges_only(sha_only) == sha_only  # nothing a browser could answer: left alone
+    assert md5_challenges_only(b"SIP/2.0 200 OK\r\n\r\n") == b"SIP/2.0 200 OK\r\n\r\n"
 
 
 def test_sip_uri_of_a_websocket_peer_says_transport_ws():
