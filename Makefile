@@ -11,7 +11,7 @@ JOBS    ?= auto
 WEB_PORT      ?= 8443
 WEB_HTTP_PORT ?= 8080
 
-.PHONY: run test unit integration venv system-deps bench clean image prompts
+.PHONY: run test unit integration venv system-deps bench clean image prompts webassets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,13 @@ $(SYSSTAMP): scripts/install-system-deps.sh
 
 system-deps: $(SYSSTAMP)
 
-run: $(STAMP) prompts
+run: $(STAMP) prompts webassets
 	$(BIN)/python -m appliance init --data $(DATA) > /dev/null
 	@$(BIN)/python -m appliance web --data $(DATA) --https-port $(WEB_PORT) --http-port $(WEB_HTTP_PORT) & web=$$!; \
 	trap 'kill $$web 2>/dev/null; wait $$web 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	sleep 1; $(BIN)/python -m appliance run --data $(DATA)
 
-test: $(STAMP) $(SYSSTAMP) prompts
+test: $(STAMP) $(SYSSTAMP) prompts webassets
 	$(BIN)/python -m pytest -n $(JOBS) -q
 
 # Voice prompts rendered with espeak-ng into appliance/prompts/rendered (incremental: only
@@ -41,10 +41,22 @@ test: $(STAMP) $(SYSSTAMP) prompts
 prompts: $(STAMP) $(SYSSTAMP)
 	$(BIN)/python -m appliance.prompts build --quiet
 
+# The web UI's third-party JavaScript (JsSIP for the browser phone) comes from npm at build time, pinned by
+# webassets/package-lock.json, bundled by esbuild into appliance/webui/static/vendor/ (not in git; the dial
+# page says so when it is missing). Rebuilt only when the lock file or the entry point changes.
+WEBASSETS = appliance/webui/static/vendor/jssip.min.js
+
+webassets: $(WEBASSETS)
+
+$(WEBASSETS): webassets/package.json webassets/package-lock.json webassets/jssip-entry.js
+	@command -v npm >/dev/null 2>&1 || { echo "make webassets: npm is not installed (scripts/install-system-deps.sh)" >&2; exit 1; }
+	cd webassets && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	@touch $@
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: $(STAMP) $(SYSSTAMP) prompts
+integration: $(STAMP) $(SYSSTAMP) prompts webassets
 	$(BIN)/python -m pytest -n $(JOBS) -q tests/integration
 
 bench: $(STAMP) $(SYSSTAMP)
@@ -71,6 +83,6 @@ image:
 	fi
 	@[ -f "$(BUILDROOT)/Makefile" ] && [ -d "$(BUILDROOT)/package" ] || { echo "make image: $(BUILDROOT) is not a Buildroot tree" >&2; exit 2; }
 	@[ -f buildroot_external/configs/pbx_$(BOARD)_defconfig ] || { echo "make image: unknown BOARD '$(BOARD)'; boards: $(patsubst pbx_%_defconfig,%,$(notdir $(wildcard buildroot_external/configs/pbx_*_defconfig)))" >&2; exit 2; }
-	$(MAKE) prompts
+	$(MAKE) prompts webassets
 	$(BR_MAKE) pbx_$(BOARD)_defconfig
 	$(BR_MAKE)

@@ -9,6 +9,9 @@ missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# npm builds the web UI's JavaScript (JsSIP for the browser phone, `make webassets`); checked by command,
+# not by package, because Node.js from NodeSource ships npm inside its own "nodejs" package.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

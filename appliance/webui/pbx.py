@@ -45,6 +45,10 @@ class PbxClient:
         reply = self._request("originate", extension=extension, target=target)
         return int(reply.get("call", 0))
 
+    def webphone(self, extension: str) -> dict[str, Any]:
+        """The browser phone's short-lived token for `extension` and pbxd's WS/WSS ports (see pbxd's `webphone`)."""
+        return self._request("webphone", extension=extension)
+
     def hangup(self, call_id: int) -> bool:
         """End a live call by its number in `status()`; False when it had already ended."""
         return bool(self._request("hangup", call=int(call_id)).get("hung_up"))

@@ -1,13 +1,15 @@
 """Web dial: a keypad and a number field; "call from my phone" is click-to-call through pbxd (the user's
-own phone rings first, then the number). The browser phone (WebRTC) gets its place on the same page."""
+own phone rings first, then the number). The browser phone (JsSIP over WSS to pbxd, WebRTC media) lives on
+the same page: static/phone.js mounts into #browser-phone and asks `/dial/phone` for its credentials."""
 
 from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 
 from appliance.webui import db as webdb
 from appliance.webui.forms import Form
@@ -18,6 +20,9 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("dial", __name__, url_prefix="/dial")
 
+#: JsSIP, bundled from npm by `make webassets` (not in git); without it the page says the phone is missing.
+JSSIP_BUNDLE = Path(__file__).resolve().parents[1] / "static" / "vendor" / "jssip.min.js"
+_HOSTNAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 _SEPARATORS = re.compile(r"[\s\-().\u00a0/]")
 _DIALABLE = re.compile(r"\+?[0-9*#]{1,32}")
 
@@ -57,7 +62,41 @@ def index():  # noqa: ANN201
         calls = my_calls(webdb.pbx().status(), user.extension)
     except (PbxUnavailable, PbxRefused) as err:
         daemon_error = str(err)
-    return render_template("dial/index.html", form=form, calls=calls, daemon_error=daemon_error)
+    response = make_response(render_template("dial/index.html", form=form, calls=calls, daemon_error=daemon_error,
+                                             phone_ready=JSSIP_BUNDLE.is_file()))
+    # The browser phone's WebSocket goes to pbxd on this same host but another port (WSS): allow exactly that.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+        f"connect-src 'self' wss://{_hostname()}:*; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+    return response
+
+
+@bp.route("/phone", methods=["POST"], endpoint="phone")
+@extension_required
+def phone():  # noqa: ANN201
+    """The browser phone's credentials for the logged-in user's own extension: a short-lived token from pbxd
+    that works only on the WebSocket it opens (D-webrtc-3); the SIP secret never reaches the browser."""
+    user = current_user()
+    try:
+        reply = webdb.pbx().webphone(user.extension)
+    except (PbxUnavailable, PbxRefused) as err:
+        return {"ok": False, "error": f"The browser phone cannot connect: {err}."}, 503
+    port = reply.get("wss_port")
+    if not port:
+        return {"ok": False, "error": "The browser phone is switched off on this box (no secure WebSocket port)."}, 503
+    realm = reply.get("realm") or _hostname()
+    return {
+        "ok": True, "extension": user.extension, "name": user.name, "uri": f"sip:{user.extension}@{realm}",
+        "url": f"wss://{_hostname()}:{int(port)}/", "token": reply["token"],
+        "expires_in": reply.get("expires_in"), "media": bool(reply.get("media", True)),
+    }
+
+
+def _hostname() -> str:
+    """The host the browser used to reach this page (pbxd's WebSocket listens on the same host)."""
+    host = request.host
+    name = host if host.endswith("]") else host.rsplit(":", 1)[0]
+    return name if _HOSTNAME.fullmatch(name) else "localhost"
 
 
 @bp.route("/call", methods=["POST"], endpoint="call")
