@@ -8,6 +8,7 @@ here (`time.time` passed down as `wallclock`), for registration expiry and CDR t
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
@@ -41,6 +42,7 @@ from appliance.store.writer import StoreWriter
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 1.0
+NETWORK_COMMANDS = ("network_status", "network_apply", "network_confirm", "network_revert")
 
 
 class Pbx:
@@ -60,6 +62,7 @@ class Pbx:
         self._tasks: list[asyncio.Task] = []
         self.webphone_tokens = WebPhoneTokens(time.monotonic)
         self.control: ControlServer | None = None
+        self._network: asyncio.Future[Any] | None = None  # NetworkService, built on a thread (pyroute2 import)
         self.started = asyncio.Event()
 
     def secret_for(self, user: str) -> str | None:
@@ -110,11 +113,13 @@ class Pbx:
 
         self._load_registrations()
         await self.stack.start()
+        self._network = asyncio.ensure_future(asyncio.to_thread(_network_service, self.datadir))
         self.control = ControlServer(self.datadir.control_socket_path, {
             "status": self._ctl_status, "originate": self._ctl_originate, "hangup": self._ctl_hangup,
             "reload": self._ctl_reload, "ping": self._ctl_ping, "media": self._ctl_media,
             "voicemail_changed": self._ctl_voicemail_changed, "mail_wake": self._ctl_mail_wake,
             "webphone": self._ctl_webphone,
+            **{cmd: functools.partial(self._ctl_network, cmd) for cmd in NETWORK_COMMANDS},
         })
         await self.control.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
@@ -130,6 +135,7 @@ class Pbx:
         await asyncio.sleep(0.05)  # let the BYEs leave
         if self.control is not None:
             await self.control.close()
+        await self._close_network()
         self.subscriptions.close()
         self.apps.close()
         await self.stack.close()
@@ -289,6 +295,29 @@ class Pbx:
     async def _ctl_reload(self, params: dict) -> dict:
         self._check_extension_changes()
         return {"reloaded": True}
+
+    async def _ctl_network(self, cmd: str, params: dict) -> dict:
+        """The web admin's network changes; apply/verify/confirm/rollback state lives in the service (D-netweb-1)."""
+        assert self._network is not None
+        return await (await self._network).handle(cmd, params)
+
+    async def _close_network(self) -> None:
+        """Undo an unconfirmed network change before stopping (the service does it on its thread)."""
+        if self._network is None:
+            return
+        try:
+            service = await self._network
+        except Exception:
+            log.exception("the network service had not started")
+            return
+        await asyncio.to_thread(service.close)
+
+
+def _network_service(datadir: DataDir) -> Any:
+    """appliance.network.service for this data directory; imported here because pyroute2 takes ~0.2 s."""
+    from appliance.network.service import for_database  # noqa: PLC0415
+
+    return for_database(datadir.database_path)
 
 
 def _read_health() -> dict:
