@@ -150,6 +150,10 @@ def test_the_browser_calls_a_desk_phone_audio_dtmf_and_hold_both_ways_then_hangs
     page.click("#call-from-browser")
     call = bob.wait_incoming(15)
     assert "2001" in call.remote_uri
+    # While the phone rings, the box answers the browser early (183) and plays ringback (US: 440+480 Hz).
+    call.ringing()
+    page.wait_for_function("() => { const h = window.browserPhone.heard(); return h.hz > 430 && h.hz < 490"
+                           " && h.db > -70; }", timeout=10_000)
     call.answer()
     call.wait_confirmed(10)
     call.play_tone(PHONE_TONE)
