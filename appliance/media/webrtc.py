@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs import CODECS
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 # aiortc and aioice log every packet and every STUN check at DEBUG, which pbxd may run at: keep them to INFO.
 for _name in ("aiortc", "aioice"):
     logging.getLogger(_name).setLevel(max(logging.INFO, logging.getLogger(_name).level))
-
-#: Codecs offered to a browser we call, preferred first; G.722 is left out (the engine is narrowband anyway
-#: and Opus is better), telephone-event rides along for RFC 4733 from the browser.
-OFFER_CODECS = ("audio/opus", "audio/PCMU", "audio/PCMA", "audio/telephone-event")
 
 _EVENT_RTPMAP = re.compile(r"^a=rtpmap:(\d+) telephone-event/", re.MULTILINE | re.IGNORECASE)
 _original_host_addresses = aioice.ice.get_host_addresses
@@ -123,9 +119,11 @@ class WebRtcSession:
         return self.pc.localDescription.sdp
 
     async def offer(self) -> str:
-        """An offer for a browser we call (Opus, PCMU, PCMA, telephone-event; ICE candidates included)."""
-        transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
-        _prefer(transceiver, OFFER_CODECS)
+        """An offer for a browser we call: aiortc's audio codecs, Opus first, telephone-event at 48 and 8 kHz.
+
+        (Codec preferences are not narrowed: aiortc's filter keeps one entry per MIME type, which would drop
+        one of the two telephone-event clock rates.)"""
+        self.pc.addTransceiver(self.track, direction="sendrecv")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return self.pc.localDescription.sdp
 
@@ -217,14 +215,6 @@ class WebRtcSession:
     def stats(self) -> dict[str, Any]:
         return {"state": self.pc.connectionState, "bridge_in": self.bridge.packets_in,
                 "bridge_out": self.bridge.packets_out}
-
-
-def _prefer(transceiver: RTCRtpTransceiver, mime_types: Sequence[str]) -> None:
-    """Offer only `mime_types`, in that order (both telephone-event clock rates included)."""
-    wanted = [m.lower() for m in mime_types]
-    codecs = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() in wanted]
-    codecs.sort(key=lambda c: wanted.index(c.mimeType.lower()))
-    transceiver.setCodecPreferences(codecs)
 
 
 def _event_payload_types(sdp: str) -> set[int]:

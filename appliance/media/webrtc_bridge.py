@@ -38,7 +38,11 @@ RATE = 8000
 FRAME = 160  # samples in 20 ms at 8 kHz: the engine's frame
 PCMU_PT = 0
 EVENT_PT = 101  # telephone-event on the loopback leg (the engine relays it to the other party as RFC 4733)
-MAX_BUFFERED = 6 * FRAME  # more than 120 ms waiting for the browser: drop the oldest (clock drift)
+# The engine's clock and the track's pacing are independent 20 ms clocks: what waits between them is latency.
+# More than 60 ms waiting (clock drift, a stalled loop, ringback queued before the call was answered) is cut
+# back to 20 ms by dropping the oldest audio.
+MAX_BUFFERED = 3 * FRAME
+KEEP_AFTER_OVERFLOW = FRAME
 _HEADER = struct.Struct("!BBHII")
 _TIME_BASE = fractions.Fraction(1, RATE)
 
@@ -69,7 +73,7 @@ class EngineTrack(MediaStreamTrack):
         """Audio from the engine (8 kHz int16), queued for the next frames."""
         buffered = np.concatenate((self._buffer, pcm)) if len(self._buffer) else pcm
         if len(buffered) > MAX_BUFFERED:
-            buffered = buffered[-MAX_BUFFERED:]
+            buffered = buffered[-KEEP_AFTER_OVERFLOW:]
         self._buffer = buffered
 
     def overlay(self, pcm: np.ndarray) -> None:
