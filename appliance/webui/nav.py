@@ -54,6 +54,7 @@ SECTIONS = (
         NavItem("admin.portal", "Portal and security", "lock"),
         NavItem("admin.smtp", "Email (SMTP)", "mail"),
         NavItem("admin.box", "Box and certificate", "box"),
+        NavItem("network.index", "Network", "network"),
         NavItem("admin.password", "Admin password", "key"),
     )),
 )

@@ -73,6 +73,22 @@ class PbxClient:
         """Retry waiting e-mail/SMS notifications now; False when pbxd runs no outbox."""
         return bool(self._request("mail_wake").get("woken"))
 
+    def network_status(self) -> dict[str, Any]:
+        """Saved settings, the change under way with seconds left, live links, last outcome (network.service)."""
+        return self._request("network_status")
+
+    def network_apply(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Apply `settings` (NetworkSettings.to_dict()); they stay only if network_confirm() follows in time."""
+        return self._request("network_apply", settings=settings)
+
+    def network_confirm(self) -> dict[str, Any]:
+        """Keep and save the network change that waits for confirmation."""
+        return self._request("network_confirm")
+
+    def network_revert(self) -> dict[str, Any]:
+        """Undo the network change that waits for confirmation, now."""
+        return self._request("network_revert")
+
     def _request(self, cmd: str, **params: Any) -> dict[str, Any]:
         try:
             reply = request(self.socket_path, cmd, timeout=self.timeout, **params)
