@@ -120,7 +120,13 @@ def main() -> None:
     from tests.integration.conftest import Pbx  # noqa: PLC0415
     from tests.integration.pbx import free_port  # noqa: PLC0415
     from tests.integration.test_browser_phone import chromium_args  # noqa: PLC0415
-    from tests.integration.test_webui_browser import CHROMIUM, WebServer, enable_portal_user, log_in, new_page  # noqa: PLC0415
+    from tests.integration.test_webui_browser import (  # noqa: PLC0415
+        CHROMIUM,
+        WebServer,
+        enable_portal_user,
+        log_in,
+        new_page,
+    )
     from tests.phones import Phone  # noqa: PLC0415
 
     work = Path(tempfile.mkdtemp(prefix="bench-webrtc-"))

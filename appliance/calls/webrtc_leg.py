@@ -22,7 +22,7 @@ import logging
 from typing import Any
 
 from appliance.media.sdp import Codec, SessionDescription
-from appliance.media.webrtc import WebRtcSession, is_webrtc_sdp
+from appliance.media.webrtc import SDP_ERRORS, WebRtcSession, is_webrtc_sdp
 from appliance.media.webrtc_bridge import EVENT_PT, PCMU_PT
 from appliance.sip.dialog import Dialog
 from appliance.sip.message import Request, Response
@@ -86,7 +86,7 @@ class _BrowserMedia:
         try:
             offer = SessionDescription.parse(request.body)
             answer = await self.session.answer(request.body.decode("utf-8", "replace"))
-        except Exception as err:  # aiortc raises several types for SDP it cannot take
+        except SDP_ERRORS as err:
             log.info("%s: browser re-offer refused: %s", self.call_id, err)
             txn.respond(488)
             return
@@ -148,7 +148,7 @@ class WebRtcInboundLeg(_BrowserMedia, InboundLeg):
         try:
             session = await self._start_session()
             answer = await session.answer(self.request.body.decode("utf-8", "replace"))
-        except Exception as err:  # aiortc raises several types for SDP it cannot take
+        except SDP_ERRORS as err:
             log.info("%s: cannot answer the browser's offer: %s", self.call_id, err)
             self.reject(488)
             return
@@ -212,6 +212,6 @@ class WebRtcOutboundLeg(_BrowserMedia, OutboundLeg):
         assert self.session is not None
         try:
             await self.session.accept(answer)
-        except Exception as err:  # aiortc raises several types for SDP it cannot take
+        except SDP_ERRORS as err:
             log.info("%s: unusable answer from the browser %s: %s", self.call_id, self.target, err)
             self.hangup("bad sdp")

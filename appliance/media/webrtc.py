@@ -25,6 +25,7 @@ from typing import Any
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs import CODECS
+from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from appliance.media.dtmf import DtmfReceiver
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 for _name in ("aiortc", "aioice"):
     logging.getLogger(_name).setLevel(max(logging.INFO, logging.getLogger(_name).level))
 
+#: What aiortc raises for SDP it cannot take (malformed, no common codec, wrong signalling state).
+SDP_ERRORS = (ValueError, InternalError, InvalidAccessError, InvalidStateError, OperationError)
 _EVENT_RTPMAP = re.compile(r"^a=rtpmap:(\d+) telephone-event/", re.MULTILINE | re.IGNORECASE)
 _original_host_addresses = aioice.ice.get_host_addresses
 _ice_addresses: list[str] | None = None

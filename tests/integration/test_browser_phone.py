@@ -20,7 +20,12 @@ import pytest
 from tests import audio
 from tests.integration.pbx import free_port
 from tests.integration.test_webui_browser import (
-    CHROMIUM, WebServer, enable_portal_user, log_in, new_page, shot,
+    CHROMIUM,
+    WebServer,
+    enable_portal_user,
+    log_in,
+    new_page,
+    shot,
 )
 from tests.phones import PhoneCall
 
@@ -34,7 +39,7 @@ PHONE_TONE = 1600
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (scripts/install-system-deps.sh)"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing (scripts/install-system-deps.sh)"),
     pytest.mark.skipif(not JSSIP.exists(), reason="JsSIP is not built (make webassets)"),
 ]
 

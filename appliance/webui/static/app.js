@@ -76,6 +76,8 @@
       if (announced.has(call.id)) return;
       announced.add(call.id);
       if (!notifySupported || Notification.permission !== "granted") return;
+      // The browser phone (dial page) announces the calls that ring it, with an answer button on the page.
+      if (window.browserPhone && window.browserPhone.state().registered) return;
       const who = call.caller_name ? `${call.caller_name} (${call.caller})` : call.caller;
       const note = new Notification("Incoming call", { body: `From ${who}`, tag: `call-${call.id}` });
       note.onclick = () => { window.focus(); note.close(); };

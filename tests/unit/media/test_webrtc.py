@@ -20,16 +20,16 @@ import pytest
 
 pytest.importorskip("aiortc")
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription  # noqa: E402
-from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
-from av import AudioFrame  # noqa: E402
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
 
-from appliance.media import g711  # noqa: E402
-from appliance.media.dtmf import DtmfSender  # noqa: E402
-from appliance.media.engine import MediaEngine  # noqa: E402
-from appliance.media.rtp import RtpPacket  # noqa: E402
-from appliance.media.webrtc import WebRtcSession, is_webrtc_sdp, set_ice_addresses  # noqa: E402
-from appliance.media.webrtc_bridge import EngineTrack, dtmf_tone  # noqa: E402
+from appliance.media import g711
+from appliance.media.dtmf import DtmfSender
+from appliance.media.engine import MediaEngine
+from appliance.media.rtp import RtpPacket
+from appliance.media.webrtc import WebRtcSession, is_webrtc_sdp, set_ice_addresses
+from appliance.media.webrtc_bridge import EngineTrack, dtmf_tone
 
 BROWSER_TONE = 1000
 PHONE_TONE = 1600
@@ -70,7 +70,7 @@ class Browser:
             while True:
                 try:
                     frame = await track.recv()
-                except Exception:
+                except MediaStreamError:
                     return
                 samples = frame.to_ndarray().reshape(-1)
                 self.heard.append(samples[::2] if frame.layout.name == "stereo" else samples)

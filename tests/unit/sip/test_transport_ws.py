@@ -149,7 +149,7 @@ def test_registration_with_digest_binds_the_contact_to_the_flow_and_requests_rea
             assert incoming.method == "OPTIONS" and "df7jal23ls0d.invalid" in incoming.uri
             via = incoming.header("Via")
             assert via.startswith("SIP/2.0/WS ") and f":{box.port('ws')}" in via
-            reply = [f"SIP/2.0 200 OK"] + [f"{n}: {v}" for n, v in incoming.headers
+            reply = ["SIP/2.0 200 OK"] + [f"{n}: {v}" for n, v in incoming.headers
                                           if n.lower() in ("via", "from", "to", "call-id", "cseq")]
             await ws.send("\r\n".join(reply + ["Content-Length: 0", "", ""]))
             assert await answered == 200
