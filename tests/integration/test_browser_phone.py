@@ -37,11 +37,7 @@ JSSIP = ROOT / "appliance" / "webui" / "static" / "vendor" / "jssip.min.js"
 BROWSER_TONE = 1000
 PHONE_TONE = 1600
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is missing (scripts/install-system-deps.sh)"),
-    pytest.mark.skipif(not JSSIP.exists(), reason="JsSIP is not built (make webassets)"),
-]
+pytestmark = pytest.mark.integration
 
 
 def chromium_args(microphone: Path) -> list[str]:
@@ -74,6 +70,10 @@ def box(pbx_factory) -> Iterator[Any]:
 
 @pytest.fixture
 def chromium(tmp_path: Path) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is missing (scripts/install-system-deps.sh)")
+    if not JSSIP.exists():
+        pytest.skip("JsSIP is not built (make webassets)")
     microphone = tmp_path / "microphone.wav"
     audio.write_wav(microphone, audio.tone(BROWSER_TONE, 5.0, rate=48000, amplitude=0.3), 48000)
     with sync_api.sync_playwright() as playwright:
@@ -260,3 +260,266 @@ def test_a_browser_that_rejects_leaves_the_caller_with_a_busy_or_declined_answer
     call.wait_disconnected(10)
     assert call.last_status_code >= 400
     page.context.close()
+
+
+# -- without a browser: a scripted WebRTC client over plain WS with the SIP secret ------------------------------
+# The same legs, the WS (not WSS) listener and the digest path with the extension's SIP secret, driven by a small
+# SIP client written here (websockets + aiortc), so that the browser legs are covered where Chromium is not.
+
+
+class ScriptedBrowser:
+    """Just enough of a WebRTC SIP client: REGISTER/INVITE with digest, ACK, re-INVITE, BYE; a tone out."""
+
+    def __init__(self, pbx: Any, number: str, tone: float) -> None:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+
+        from appliance.media.webrtc import set_ice_addresses
+
+        set_ice_addresses(["127.0.0.1"])  # this test process's aioice too: loopback candidates only
+        self.pbx, self.number, self.realm = pbx, number, pbx.realm
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.tone = tone
+        self.heard: list[np.ndarray] = []
+        self.inbox: Any = None
+        self.requests: list[Any] = []
+        self.cseq = 0
+        self.branch = ""
+        self.pc.on("track", self._on_track)
+
+    def _on_track(self, track: Any) -> None:
+        import asyncio
+
+        from aiortc.mediastreams import MediaStreamError
+
+        async def read() -> None:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:  # the track ended with the call
+                    return
+                samples = frame.to_ndarray().reshape(-1)
+                self.heard.append(samples[::2] if frame.layout.name == "stereo" else samples)
+        asyncio.ensure_future(read())
+
+    def loudest(self, seconds: float = 1.0) -> float:
+        pcm = np.concatenate(self.heard[-int(seconds * 50):]).astype(float)
+        return float(np.argmax(np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))) * 48000 / len(pcm))
+
+    async def open(self) -> None:
+        import asyncio
+
+        from websockets.asyncio.client import connect
+
+        self.ws = await connect(f"ws://127.0.0.1:{self.pbx.ws_port}/", subprotocols=["sip"])
+        self.inbox = asyncio.Queue()
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        from tests.sip_client import parse_message
+
+        async for data in self.ws:
+            message = parse_message(data.encode() if isinstance(data, str) else data)
+            if message.is_request:
+                self.requests.append(message)
+                if message.method not in ("ACK", "INVITE"):  # an INVITE is answered by the test
+                    await self.reply(message, 200)
+            else:
+                await self.inbox.put(message)
+
+    async def reply(self, request: Any, status: int, body: str = "") -> None:
+        heads = [f"{n}: {v}" for n, v in request.headers if n.lower() in ("via", "from", "call-id", "cseq")]
+        to = request.header("To")
+        heads.append(f"To: {to}" if ";tag=" in to else f"To: {to};tag=b1")
+        if body:
+            heads += [f"Contact: <sip:{self.number}@b.invalid;transport=ws>", "Content-Type: application/sdp"]
+        await self.ws.send("\r\n".join([f"SIP/2.0 {status} OK", *heads, f"Content-Length: {len(body)}", "", ""])
+                           + body)
+
+    async def send(self, method: str, uri: str, headers: list[tuple[str, str]], body: str = "",
+                   ack_of: tuple[int, str] | None = None) -> None:
+        """Send a request; `ack_of` (CSeq number, branch) makes it the ACK of that INVITE (RFC 3261 §17.1.1.3)."""
+        import secrets
+
+        if ack_of is None:
+            self.cseq += 1
+            number, self.branch = self.cseq, f"z9hG4bK{secrets.token_hex(6)}"
+        else:
+            number, _ = ack_of
+        branch = ack_of[1] if ack_of else self.branch
+        lines = [f"{method} {uri} SIP/2.0", f"Via: SIP/2.0/WS b.invalid;branch={branch}",
+                 "Max-Forwards: 70", *(f"{n}: {v}" for n, v in headers),
+                 f"CSeq: {number} {method}", f"Contact: <sip:{self.number}@b.invalid;transport=ws>"]
+        if body:
+            lines.append("Content-Type: application/sdp")
+        await self.ws.send("\r\n".join([*lines, f"Content-Length: {len(body.encode())}", "", ""]) + body)
+
+    async def response(self, *, final: bool = True) -> Any:
+        import asyncio
+
+        while True:
+            message = await asyncio.wait_for(self.inbox.get(), 15)
+            if not final or message.status >= 200:
+                return message
+
+    async def authenticated(self, method: str, uri: str, headers: list[tuple[str, str]], body: str = "") -> Any:
+        """Send, answer a 401/407 with the SIP secret (ACKing a challenged INVITE), return the final response."""
+        from tests.sip_client import authorization
+
+        await self.send(method, uri, headers, body)
+        challenge = await self.response()
+        if challenge.status not in (401, 407):
+            return challenge
+        if method == "INVITE":
+            acked = [(n, challenge.header("To") if n == "To" else v) for n, v in headers]
+            await self.send("ACK", uri, acked, ack_of=(self.cseq, self.branch))
+        name = "WWW-Authenticate" if challenge.status == 401 else "Proxy-Authenticate"
+        [offer] = challenge.header_all(name)  # MD5 only on WebSocket flows (D-webrtc-2)
+        field = "Authorization" if challenge.status == 401 else "Proxy-Authorization"
+        credentials = authorization(offer, method, uri, self.number, self.pbx.secrets[self.number])
+        await self.send(method, uri, [*headers, (field, credentials)], body)
+        return await self.response()
+
+    async def register(self) -> None:
+        me = f"<sip:{self.number}@{self.realm}>"
+        ok = await self.authenticated("REGISTER", f"sip:{self.realm}",
+                                      [("From", f"{me};tag=r1"), ("To", me), ("Call-ID", "reg-scripted"),
+                                       ("Expires", "300")])
+        assert ok.status == 200, ok.first_line
+
+    async def close(self) -> None:
+        from appliance.media.webrtc import set_ice_addresses
+
+        await self.pc.close()
+        await self.ws.close()
+        self._reader.cancel()
+        set_ice_addresses(None)
+
+
+def _scripted(pbx_factory: Any) -> Any:
+    pbx = pbx_factory()
+    pbx.ws_port = free_port(socket.SOCK_STREAM, ())
+    pbx.set_setting("sip_ws_port", pbx.ws_port)
+    pbx.set_setting("sip_wss_port", 0)
+    return pbx.start()
+
+
+def test_a_scripted_webrtc_client_calls_a_desk_phone_holds_and_hangs_up(pbx_factory, phone_factory, tmp_path):
+    import asyncio
+
+    from aiortc import RTCSessionDescription
+
+    from tests.unit.media.test_webrtc import Tone
+
+    pbx = _scripted(pbx_factory)
+    bob = phone_factory("bob")
+    pbx.register(bob, "2002")
+
+    async def scenario() -> None:
+        client = ScriptedBrowser(pbx, "2001", BROWSER_TONE)
+        await client.open()
+        try:
+            await client.register()
+            transceiver = client.pc.addTransceiver(Tone(BROWSER_TONE), direction="sendrecv")
+            await client.pc.setLocalDescription(await client.pc.createOffer())
+            target = f"sip:2002@{pbx.realm}"
+            dialog = [("From", f"<sip:2001@{pbx.realm}>;tag=c1"), ("To", f"<{target}>"), ("Call-ID", "scripted-1")]
+            invite = asyncio.ensure_future(client.authenticated("INVITE", target, dialog,
+                                                                client.pc.localDescription.sdp))
+            call = await asyncio.to_thread(bob.wait_incoming, 10)
+            call.answer()
+            call.play_tone(PHONE_TONE)
+            ok = await invite
+            assert ok.status == 200 and "UDP/TLS/RTP/SAVPF" in ok.body.decode()
+            await client.pc.setRemoteDescription(RTCSessionDescription(ok.body.decode(), "answer"))
+            contact = ok.header("Contact").strip("<>").split(">")[0]
+            dialog[1] = ("To", ok.header("To"))
+            await client.send("ACK", contact, dialog, ack_of=(client.cseq, "z9hG4bKack1"))
+            await asyncio.sleep(2.0)
+            assert abs(client.loudest() - PHONE_TONE) < 20
+            heard = await asyncio.to_thread(phone_hears, call, tmp_path / "bob.wav")
+            assert audio.has_tone(heard, BROWSER_TONE, 1.0)
+
+            # Hold: a re-INVITE with a=sendonly is answered (recvonly) and the phone gets music instead.
+            transceiver.direction = "sendonly"
+            await client.pc.setLocalDescription(await client.pc.createOffer())
+            await client.send("INVITE", contact, dialog, client.pc.localDescription.sdp)
+            held = await client.response()
+            assert held.status == 200 and "a=recvonly" in held.body.decode()
+            await client.pc.setRemoteDescription(RTCSessionDescription(held.body.decode(), "answer"))
+            await client.send("ACK", contact, dialog, ack_of=(client.cseq, "z9hG4bKack2"))
+            await asyncio.sleep(0.5)
+            on_hold = await asyncio.to_thread(phone_hears, call, tmp_path / "bob-held.wav")
+            assert not audio.has_tone(on_hold, BROWSER_TONE, 0.3) and not audio.is_silent(on_hold)
+            transceiver.direction = "sendrecv"
+            await client.pc.setLocalDescription(await client.pc.createOffer())
+            await client.send("INVITE", contact, dialog, client.pc.localDescription.sdp)
+            resumed = await client.response()
+            assert resumed.status == 200 and "a=sendrecv" in resumed.body.decode()
+            await client.pc.setRemoteDescription(RTCSessionDescription(resumed.body.decode(), "answer"))
+            await client.send("ACK", contact, dialog, ack_of=(client.cseq, "z9hG4bKack3"))
+            await asyncio.sleep(0.5)
+            again = await asyncio.to_thread(phone_hears, call, tmp_path / "bob-resumed.wav")
+            assert audio.has_tone(again, BROWSER_TONE, 1.0)
+
+            # The phone's RFC 4733 digit reaches the client as SIP INFO; then the client hangs up.
+            call.send_dtmf("8")
+            for _ in range(100):
+                if any(r.method == "INFO" for r in client.requests):
+                    break
+                await asyncio.sleep(0.05)
+            [info] = [r for r in client.requests if r.method == "INFO"]
+            assert b"Signal=8" in info.body
+            await client.send("BYE", contact, dialog)
+            assert (await client.response()).status == 200
+            await asyncio.to_thread(call.wait_disconnected, 10)
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_desk_phone_calls_a_scripted_webrtc_client_which_answers(pbx_factory, phone_factory, tmp_path):
+    import asyncio
+
+    from aiortc import RTCSessionDescription
+
+    from tests.unit.media.test_webrtc import Tone
+
+    pbx = _scripted(pbx_factory)
+    bob = phone_factory("bob")
+    pbx.register(bob, "2002")
+
+    async def scenario() -> None:
+        client = ScriptedBrowser(pbx, "2001", BROWSER_TONE)
+        await client.open()
+        try:
+            await client.register()
+            client.requests.clear()
+            call = bob.call(pbx.uri("2001"))
+            for _ in range(200):
+                invites = [r for r in client.requests if r.method == "INVITE"]
+                if invites:
+                    break
+                await asyncio.sleep(0.05)
+            [invite] = invites
+            assert "UDP/TLS/RTP/SAVPF" in invite.body.decode() and "a=fingerprint:" in invite.body.decode()
+            await client.pc.setRemoteDescription(RTCSessionDescription(invite.body.decode(), "offer"))
+            client.pc.addTrack(Tone(BROWSER_TONE))
+            await client.pc.setLocalDescription(await client.pc.createAnswer())
+            await client.reply(invite, 200, client.pc.localDescription.sdp)
+            await asyncio.to_thread(call.wait_confirmed, 10)
+            call.play_tone(PHONE_TONE)
+            await asyncio.sleep(2.0)
+            assert abs(client.loudest() - PHONE_TONE) < 20
+            heard = await asyncio.to_thread(phone_hears, call, tmp_path / "bob.wav")
+            assert audio.has_tone(heard, BROWSER_TONE, 1.0)
+            call.hangup()
+            for _ in range(100):
+                if any(r.method == "BYE" for r in client.requests):
+                    break
+                await asyncio.sleep(0.05)
+            assert any(r.method == "BYE" for r in client.requests)
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())
