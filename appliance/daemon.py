@@ -126,6 +126,10 @@ class Pbx:
         self.started.set()
         log.info("pbxd listening: SIP udp/tcp %s:%s tls %s, RTP %s-%s", host, cfg.sip_udp_port,
                  cfg.sip_tls_port, cfg.rtp_port_min, cfg.rtp_port_max)
+        ws = {name: self.stack.streams[name].local[1] for name in ("ws", "wss") if name in self.stack.streams}
+        if ws:
+            log.info("browser phone: SIP over %s, WebRTC media %s", ", ".join(f"{n} {p}" for n, p in ws.items()),
+                     "on" if ctx.webrtc is not None else "not available (aiortc missing)")
 
     async def close(self) -> None:
         for task in self._tasks:
