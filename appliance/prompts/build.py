@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -155,7 +156,9 @@ def _render_all(todo: list[_Job], jobs: int | None, data: dict[str, Any],
         return failures
     # Longest texts first so that no worker is left with a long prompt at the end.
     todo = sorted(todo, key=lambda job: -len(job.say))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # "spawn", not fork: a fork of a multi-threaded process (a pytest-xdist worker, a daemon) can inherit
+    # a lock held by another thread and hang in the child's first Popen (seen here).
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_run, job) for job in todo]
         for future in futures:
             try:
