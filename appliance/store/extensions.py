@@ -54,6 +54,8 @@ class Extension:
     voicemail_pin_hash: str | None = None  # None: still the factory PIN (DEFAULT_VOICEMAIL_PIN)
     web_password_hash: str | None = None  # None: no portal login for this extension yet
     language: str | None = None  # prompt language; None follows the box
+    operator: bool = False  # keeps the company phonebook and sees personal contacts, like admin
+    record_calls: bool = False  # every answered call to or from this extension is recorded
 
     @property
     def voicemail_pin_is_default(self) -> bool:
@@ -165,6 +167,8 @@ _VALIDATORS = {
     "dnd": _flag("dnd"),
     "voicemail_enabled": _flag("voicemail_enabled"),
     "language": validate_language,
+    "operator": _flag("operator"),
+    "record_calls": _flag("record_calls"),
 }
 UPDATABLE_FIELDS = frozenset(_VALIDATORS)
 
@@ -241,7 +245,7 @@ class ExtensionStore:
         if unknown:
             raise InvalidValue(unknown[0], "cannot be changed")
         values = validate_fields(**changes)
-        for flag in ("enabled", "dnd", "voicemail_enabled"):
+        for flag in ("enabled", "dnd", "voicemail_enabled", "operator", "record_calls"):
             if flag in values:
                 values[flag] = int(values[flag])
         with transaction(self._db):
@@ -305,4 +309,5 @@ def _from_tuple(row: Sequence[Any]) -> Extension:
 
 def _from_row(row: dict[str, Any]) -> Extension:
     return Extension(**{**row, "enabled": bool(row["enabled"]), "dnd": bool(row.get("dnd", 0)),
-                        "voicemail_enabled": bool(row.get("voicemail_enabled", 1))})
+                        "voicemail_enabled": bool(row.get("voicemail_enabled", 1)),
+                        "operator": bool(row.get("operator", 0)), "record_calls": bool(row.get("record_calls", 0))})

@@ -292,6 +292,11 @@ ALTER TABLE mailboxes ADD COLUMN on_no_answer INTEGER NOT NULL DEFAULT 1 CHECK (
 ALTER TABLE mailboxes ADD COLUMN on_unavailable INTEGER NOT NULL DEFAULT 1 CHECK (on_unavailable IN (0, 1));
 """
 
+_EXTENSION_ROLES_AND_RECORDING = """
+ALTER TABLE extensions ADD COLUMN operator INTEGER NOT NULL DEFAULT 0 CHECK (operator IN (0, 1));
+ALTER TABLE extensions ADD COLUMN record_calls INTEGER NOT NULL DEFAULT 0 CHECK (record_calls IN (0, 1));
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "extensions, settings and change counters", _EXTENSIONS_AND_SETTINGS),
     Migration(2, "registrations (location service bindings)", _REGISTRATIONS),
@@ -306,4 +311,5 @@ MIGRATIONS: list[Migration] = [
     Migration(9, "contact groups (caller groups for voicemail rules); notification queue: channel, payload",
               _CONTACT_GROUPS_AND_OUTBOX),
     Migration(10, "voicemail per condition: busy, no answer, unreachable", _VOICEMAIL_CONDITIONS),
+    Migration(11, "extensions: operator role (company phonebook), record every call", _EXTENSION_ROLES_AND_RECORDING),
 ]

@@ -58,3 +58,13 @@ def test_flags_and_language_are_updatable_and_validated(store):
 def test_unknown_extension_pin_change_fails(store):
     with pytest.raises(NoSuchExtension):
         store.set_voicemail_pin("9999", "1234")
+
+
+def test_an_extension_is_neither_operator_nor_recorded_until_the_administrator_says_so(store):
+    ext = store.get("2001")
+    assert (ext.operator, ext.record_calls) == (False, False)
+    ext = store.update("2001", operator=True, record_calls=True)
+    assert (ext.operator, ext.record_calls) == (True, True)
+    assert store.get("2001").operator and store.get("2001").record_calls
+    with pytest.raises(InvalidValue):
+        store.update("2001", record_calls="always")
