@@ -153,3 +153,22 @@ def test_a_recording_cut_by_sigkill_is_salvaged_and_indexed_at_restart(vm_pbx, p
     assert audio.has_tone(audio_file(vm_pbx, message), 700, 1.5)
     folder = vm_pbx.data / "voicemail" / "2002"
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_trusted_own_device_hears_its_counts_without_a_pin(pbx_factory, phone_factory, tmp_path):
+    from appliance.prompts import PromptLibrary
+    from tests.prompt_audio import find_prompts
+
+    pbx = pbx_factory()
+    pbx.set_setting("voicemail.trust_own_device", True)
+    pbx.start()
+    bob = phone_factory("bob")
+    pbx.register(bob, "2002")
+    menu = bob.call(pbx.uri("*61"))
+    menu.wait_confirmed(10)
+    heard = menu.record(tmp_path / "menu.wav")
+    time.sleep(5.0)
+    menu.stop_recording()
+    menu.hangup()
+    said = find_prompts(heard, PromptLibrary(), "en", ["vm_enter_pin", "vm_default_pin", "you_have"])
+    assert said and said[0] == "you_have" and "vm_enter_pin" not in said
