@@ -69,6 +69,7 @@ class MailboxMenus:
             except NoSuchMailbox:
                 await session.play(["vm_invalid_mailbox"])
                 continue
+            _speak_as(session, mailbox)
             if await self._login(session, mailbox, always_ask=True):
                 await self._mailbox_session(session, mailbox)
             return
@@ -78,6 +79,7 @@ class MailboxMenus:
         """*61: the caller's own mailbox (no PIN when the calling device is trusted)."""
         await session.answer(f"voicemail {extension}")
         mailbox = await self.io(self.store.mailbox, extension)
+        _speak_as(session, mailbox)
         if trusted or await self._login(session, mailbox):
             await self._mailbox_session(session, mailbox)
 
@@ -92,6 +94,7 @@ class MailboxMenus:
         if mailbox.kind != "shared":
             await self._goodbye(session, ["vm_invalid_mailbox"])
             return
+        _speak_as(session, mailbox)
         if not mailbox.require_pin or await self._login(session, mailbox):
             await self._mailbox_session(session, mailbox)
 
@@ -339,3 +342,10 @@ def _replace(pending: Path, final: Path) -> None:
 
 def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+def _speak_as(session: AppSession, mailbox: Mailbox) -> None:
+    """From the moment the mailbox is known its prompts are in its language (a shared mailbox of the
+    Shanghai office speaks Chinese to whoever dials in); a mailbox without one keeps the caller's."""
+    if mailbox.language:
+        session.language = mailbox.language

@@ -274,3 +274,18 @@ def test_deposit_system_greeting_says_the_number_and_busy(world):
     first = session.played[0]
     assert first[:5] == ["vm_person_at_extension", "digit_2", "digit_0", "digit_0", "digit_2"]
     assert "vm_busy" in first
+
+
+def test_a_mailbox_with_its_own_language_speaks_it_once_it_is_known(world):
+    menus, store, _, _, _ = world
+    store.create_shared("70001", "Shanghai office", "2468", language="zh")
+    by_star56 = ScriptedSession("2468#" "#")
+    run(menus.shared_mailbox(by_star56, "70001"))
+    assert by_star56.language == "zh"
+    by_star60 = ScriptedSession("70001#" "2468#" "#")
+    run(menus.main_menu(by_star60))
+    assert by_star60.language == "zh"
+    plain = ScriptedSession("2468#" "#")
+    store.create_shared("70002", "Sales", "2468")
+    run(menus.shared_mailbox(plain, "70002"))
+    assert plain.language == "en"  # no language of its own: the caller's stays
