@@ -55,15 +55,21 @@ def _back() -> str:
 @bp.route("/", endpoint="index")
 @extension_required
 def index():  # noqa: ANN201
+    return _dial_page(Form({"number": request.args.get("number", "")}))
+
+
+def _dial_page(form: Form, status: int = 200):  # noqa: ANN202
+    """The dial page as every view that shows it must build it: the browser phone (when its bundle exists),
+    the user's live calls and a CSP that lets the phone reach pbxd's WSS port. A page re-shown with a form
+    error needs all of it too, or the browser phone vanishes after a typo."""
     user = current_user()
-    form = Form({"number": request.args.get("number", "")})
     calls, daemon_error = [], None
     try:
         calls = my_calls(webdb.pbx().status(), user.extension)
     except (PbxUnavailable, PbxRefused) as err:
         daemon_error = str(err)
     response = make_response(render_template("dial/index.html", form=form, calls=calls, daemon_error=daemon_error,
-                                             phone_ready=JSSIP_BUNDLE.is_file()))
+                                             phone_ready=JSSIP_BUNDLE.is_file()), status)
     # The browser phone's WebSocket goes to pbxd on this same host but another port (WSS): allow exactly that.
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
@@ -109,10 +115,10 @@ def call():  # noqa: ANN201
         number = parse_dial_number(form.text("number"))
     except ValueError as err:
         form.error("number", str(err))
-        return render_template("dial/index.html", form=form, calls=[], daemon_error=None), 400
+        return _dial_page(form, 400)
     if number == user.extension:
         form.error("number", "That is your own extension.")
-        return render_template("dial/index.html", form=form, calls=[], daemon_error=None), 400
+        return _dial_page(form, 400)
     try:
         call_id = webdb.pbx().originate(user.extension, number)
     except PbxUnavailable as err:

@@ -163,17 +163,19 @@ def test_sql_metacharacters_in_call_log_filters_are_a_field_error(alice, query, 
 # -- the dial page after a bad number --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="dial.call renders dial/index.html without phone_ready and without the "
-                                       "WSS connect-src: the browser phone vanishes after a typo (audit gap)")
-def test_a_bad_number_on_the_dial_page_keeps_the_browser_phone(alice, monkeypatch, tmp_path):
+@pytest.mark.parametrize("typed", ["12ab", "1001"])
+def test_a_bad_number_on_the_dial_page_keeps_the_browser_phone(alice, pbx, monkeypatch, tmp_path, typed):
     from appliance.webui.views import dial
 
     bundle = tmp_path / "jssip.min.js"
     bundle.write_text("window.JsSIP = {};")
     monkeypatch.setattr(dial, "JSSIP_BUNDLE", bundle)
-    response = alice.post("/dial/call", {"number": "12ab"})
+    pbx.calls = [{"id": 5, "caller": "1001", "called": "1002", "state": "answered"}]
+    response = alice.post("/dial/call", {"number": typed})
     assert response.status_code == 400
     assert "phone.js" in text(response) and "wss://" in response.headers["Content-Security-Policy"]
+    # The user's live call stays listed with its hang-up button, as on the page they typed into.
+    assert 'name="call" value="5"' in text(response)
 
 
 # -- the browser's media: G.711 when the browser offers nothing else -------------------------------------------
