@@ -568,13 +568,14 @@ def _cell(value: Any) -> str:
 def _network_manager(data: str) -> tuple[Any, Any]:
     from appliance.datadir import DataDir  # noqa: PLC0415
     from appliance.network import NetworkManager  # noqa: PLC0415
+    from appliance.network.context import context_from_env  # noqa: PLC0415
     from appliance.store import SettingsStore, open_database  # noqa: PLC0415
 
     datadir = DataDir(data)
     if not datadir.exists():
         raise UsageError(f"no database in {datadir.path} (run `appliance init --data {data}`)")
     db = open_database(datadir.database_path)
-    return NetworkManager(SettingsStore(db)), db
+    return NetworkManager(SettingsStore(db), context_from_env()), db
 
 
 def _cmd_network_apply(args: argparse.Namespace) -> int:

@@ -50,3 +50,31 @@ def phone_factory(tmp_path: Path) -> Iterator[PhoneFactory]:
         yield factory
     finally:
         factory.close_all()
+
+
+_HOST_FILES = (Path("/etc/resolv.conf"), Path("/etc/hosts"))
+
+
+def _read_host_file(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+@pytest.fixture(autouse=True)
+def host_configuration_untouched() -> Iterator[None]:
+    """Tests configure networks only inside namespaces and temporary directories they own.
+
+    `ip netns exec` shares the host's /etc, so a network apply run there without APPLIANCE_RESOLV_CONF once
+    replaced this machine's resolv.conf and cut it off from its package registries. Any such change fails
+    the test (or one running beside it under xdist) and is undone at once.
+    """
+    before = {path: _read_host_file(path) for path in _HOST_FILES}
+    yield
+    changed = [path for path, content in before.items() if _read_host_file(path) != content]
+    for path in changed:
+        content = before[path]
+        if content is not None:
+            path.write_bytes(content)
+    assert not changed, f"the host's {', '.join(map(str, changed))} changed during this test (restored)"

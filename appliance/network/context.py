@@ -6,11 +6,13 @@ paths at a temporary directory, so the same code configures a veth pair instead 
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pyroute2 import IPRoute
 
@@ -52,3 +54,23 @@ class NetContext:
         if self.netns:
             return ["ip", "netns", "exec", self.netns, *argv]
         return list(argv)
+
+
+RUN_DIR_ENV = "APPLIANCE_NET_RUN_DIR"
+RESOLV_CONF_ENV = "APPLIANCE_RESOLV_CONF"
+
+
+def context_from_env(environ: Mapping[str, str] | None = None) -> NetContext:
+    """The box's NetContext; $APPLIANCE_NET_RUN_DIR and $APPLIANCE_RESOLV_CONF move its files.
+
+    Every entry point that applies settings (pbxd's network service, `appliance network apply`) builds its
+    context here, so a test or a developer's host can keep the run files and resolv.conf out of /run and /etc:
+    `ip netns exec` shares the host's /etc/resolv.conf unless /etc/netns/<name>/resolv.conf exists.
+    """
+    env = os.environ if environ is None else environ
+    changes: dict[str, Any] = {}
+    if env.get(RUN_DIR_ENV):
+        changes["run_dir"] = Path(env[RUN_DIR_ENV])
+    if env.get(RESOLV_CONF_ENV):
+        changes["resolv_conf"] = Path(env[RESOLV_CONF_ENV])
+    return NetContext(**changes)

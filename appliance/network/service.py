@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from appliance.network.apply import ApplyResult, configure
-from appliance.network.context import NetContext
+from appliance.network.context import RESOLV_CONF_ENV, RUN_DIR_ENV, NetContext, context_from_env
 from appliance.network.exceptions import NetworkError
 from appliance.network.manager import NetworkManager, SettingsLike
 from appliance.network.model import NetworkSettings
@@ -46,8 +46,6 @@ CONFIRM_LIMITS = (1.0, 3600.0)
 #: the page answering "apply" should reach the browser before the address it came through moves
 START_DELAY = 2.0
 MARKER = "web-pending.json"
-RUN_DIR_ENV = "APPLIANCE_NET_RUN_DIR"
-RESOLV_CONF_ENV = "APPLIANCE_RESOLV_CONF"
 COMMANDS = ("network_status", "network_apply", "network_confirm", "network_revert")
 
 SettingsFactory = Callable[[], AbstractContextManager[SettingsLike]]
@@ -461,17 +459,6 @@ def _link_dict(link: LinkStatus) -> dict[str, Any]:
                                                  "no carrier" if link.up else "down")
     return {"name": link.name, "role": link.role, "state": state, "up": link.up, "carrier": link.carrier,
             "mac": link.mac, "addresses": [str(address) for address in link.addresses], "present": link.present}
-
-
-def context_from_env(environ: Mapping[str, str] | None = None) -> NetContext:
-    """The box's NetContext; $APPLIANCE_NET_RUN_DIR and $APPLIANCE_RESOLV_CONF move its files (tests, dev hosts)."""
-    env = os.environ if environ is None else environ
-    changes: dict[str, Any] = {}
-    if env.get(RUN_DIR_ENV):
-        changes["run_dir"] = Path(env[RUN_DIR_ENV])
-    if env.get(RESOLV_CONF_ENV):
-        changes["resolv_conf"] = Path(env[RESOLV_CONF_ENV])
-    return NetContext(**changes)
 
 
 def database_settings(database_path: str | os.PathLike[str]) -> SettingsFactory:

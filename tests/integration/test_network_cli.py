@@ -46,8 +46,11 @@ def test_network_apply_configures_the_saved_static_wan_address(tmp_path, netns):
     SettingsStore(db).set("network.settings", settings.to_dict())
     db.conn.close()
 
+    # the namespace shares the host's /etc: keep resolv.conf and the run files in the test's directory
+    env = {**os.environ, "APPLIANCE_RESOLV_CONF": str(tmp_path / "resolv.conf"),
+           "APPLIANCE_NET_RUN_DIR": str(tmp_path / "run")}
     result = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-m", "appliance", "network", "apply",
-                             "--data", str(data)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+                             "--data", str(data)], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr + result.stdout
     assert "applied" in result.stdout
     addresses = ip("netns", "exec", netns, "ip", "-4", "-o", "addr", "show", "dev", "wan0").stdout
