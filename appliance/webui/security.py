@@ -38,15 +38,27 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class User:
-    """The logged-in account: the administrator, or an extension (by number)."""
+    """The logged-in account: the administrator, or an extension (by number).
+
+    `operator` marks an extension that keeps the contacts (FEATURES §6: the company phonebook is maintained
+    by admin/operator, personal contacts are visible to their owner and admin/operator). It is read from the
+    extension at every request, so switching it off takes effect at once. It grants nothing else: an operator
+    is an extension user everywhere but on the contacts pages, and `is_admin` stays False.
+    """
 
     role: str
     account: str
     name: str
+    operator: bool = False
 
     @property
     def is_admin(self) -> bool:
         return self.role == ADMIN
+
+    @property
+    def keeps_contacts(self) -> bool:
+        """May edit the company phonebook and see and edit every extension's personal contacts."""
+        return self.is_admin or (self.role == EXTENSION and self.operator)
 
     @property
     def extension(self) -> str | None:
@@ -143,7 +155,7 @@ def _still_valid(role: str, account: str, opts: options.WebOptions) -> User | No
         return None
     if not hmac.compare_digest(fingerprint(ext.web_password_hash), str(session.get("fp", ""))):
         return None
-    return User(EXTENSION, ext.number, ext.name)
+    return User(EXTENSION, ext.number, ext.name, operator=ext.operator)
 
 
 def _before_request() -> None:

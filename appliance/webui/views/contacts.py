@@ -1,5 +1,6 @@
-"""Contacts: the company phonebook (everyone reads it, the administrator edits it) and personal contacts
-(the owner and the administrator only): list, search, add, edit, delete, one-click call, CSV import."""
+"""Contacts: the company phonebook (everyone reads it, the administrator and operator extensions edit it) and
+personal contacts (the owner, the administrator and operators only): list, search, add, edit, delete,
+one-click call, CSV import."""
 
 from __future__ import annotations
 
@@ -49,24 +50,29 @@ class Book:
 def resolve_book(user: User) -> Book | None:
     """The book named by ?book=&owner=, checked against the user; 403 when it is not theirs to see.
 
-    None: an administrator asked for personal contacts without choosing whose.
+    Contact keepers (the administrator and operator extensions, FEATURES §6) edit the company phonebook and
+    may open any extension's personal contacts; everybody else reads the company phonebook and keeps their
+    own. None: the administrator asked for personal contacts without choosing whose (an operator without a
+    choice gets their own, like any extension).
     """
     kind = request.values.get("book") or ("company" if user.is_admin else "personal")
     if kind == "company":
-        return Book("company", None, user.is_admin, "Company phonebook")
+        return Book("company", None, user.keeps_contacts, "Company phonebook")
     if kind != "personal":
         abort(404)
     owner = request.values.get("owner") or None
-    if not user.is_admin:
-        if owner is not None and owner != user.extension:
-            log.warning("extension %s asked for the contacts of %s", user.extension, owner)
-            abort(403)
+    if owner is None or owner == user.extension:
+        if user.extension is None:
+            return None
         return Book("personal", user.extension, True, "My contacts")
-    if owner is None:
-        return None
+    if not user.keeps_contacts:
+        log.warning("extension %s asked for the contacts of %s", user.extension, owner)
+        abort(403)
     ext = webdb.extensions().find(owner)
     if ext is None:
         abort(404)
+    if not user.is_admin:
+        log.info("operator %s opened the personal contacts of %s", user.extension, owner)
     return Book("personal", owner, True, f"Personal contacts of {ext.number} {ext.name}")
 
 
@@ -75,7 +81,7 @@ def _book_or_403(user: User, *, edit: bool) -> Book:
     if book is None:
         abort(404)
     if edit and not book.editable:
-        abort(403, description="Only the administrator edits the company phonebook.")
+        abort(403, description="Only the administrator and operators edit the company phonebook.")
     return book
 
 
@@ -97,7 +103,7 @@ def index():  # noqa: ANN201
     if book is not None:
         page = webdb.contacts().search(owner=book.owner, query=query, limit=PAGE_SIZE,
                                        offset=(page_number - 1) * PAGE_SIZE)
-    owners = webdb.extensions().list() if user.is_admin else []
+    owners = webdb.extensions().list() if user.keeps_contacts else []
     groups = ContactGroups(webdb.get_db())
     contact_groups = {c.id: groups.groups_of(int(c.id)) for c in page.contacts} if page is not None else {}
     return render_template("contacts/index.html", book=book, page=page, query=query, page_number=page_number,
