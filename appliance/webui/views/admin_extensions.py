@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 bp = Blueprint("admin_extensions", __name__, url_prefix="/admin/extensions")
 
 TEXT_FIELDS = ["number", "name", "secret", "email", "department", "language", "web_password", "voicemail_pin"]
-CHECKBOXES = ["enabled", "dnd", "voicemail_enabled", "remove_web_password"]
+#: Flags stored as they are ticked. `operator` lets the extension keep the contacts (company phonebook, every
+#: personal book) from the portal; `record_calls` asks pbxd to record every call of the extension.
+FLAGS = ["enabled", "dnd", "voicemail_enabled", "operator", "record_calls"]
+CHECKBOXES = [*FLAGS, "remove_web_password"]
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ru": "Russian"}
 
 
@@ -53,7 +56,7 @@ def _form_for(ext: Extension) -> Form:
         "number": ext.number, "name": ext.name, "secret": ext.secret, "email": ext.email or "",
         "department": ext.department or "", "language": ext.language or "", "web_password": "",
         "voicemail_pin": "", "enabled": ext.enabled, "dnd": ext.dnd, "voicemail_enabled": ext.voicemail_enabled,
-        "remove_web_password": False,
+        "operator": ext.operator, "record_calls": ext.record_calls, "remove_web_password": False,
     })
 
 
@@ -65,7 +68,7 @@ def _validate(form: Form, *, creating: bool) -> dict[str, Any] | None:
         result = form.check(name, lambda n=name: validate_fields(**{n: form.text(n)}))
         if result is not None:
             values.update(result)
-    for flag in ("enabled", "dnd", "voicemail_enabled"):
+    for flag in FLAGS:
         values[flag] = bool(form.get(flag))
     web_password = str(form.get("web_password") or "")
     if web_password:
@@ -98,7 +101,8 @@ def _save(number: str, values: dict[str, Any], form: Form, *, creating: bool) ->
 def new():  # noqa: ANN201
     form = Form({"number": "", "name": "", "secret": generate_secret(), "email": "", "department": "",
                  "language": "", "web_password": "", "voicemail_pin": "", "enabled": True, "dnd": False,
-                 "voicemail_enabled": True, "remove_web_password": False})
+                 "voicemail_enabled": True, "operator": False, "record_calls": False,
+                 "remove_web_password": False})
     if request.method == "POST":
         form = Form.from_request(request.form, TEXT_FIELDS, checkboxes=CHECKBOXES)
         values = _validate(form, creating=True)

@@ -83,3 +83,40 @@ def test_deleting_an_extension(admin, db, pbx):
     assert ExtensionStore(db).find("1002") is None and pbx.reloads == 1
     assert admin.post("/admin/extensions/1002/delete").status_code == 404
     assert admin.get("/admin/extensions/4711/edit").status_code == 404
+
+
+def test_the_form_offers_the_operator_role_and_recording_every_call(admin, db):
+    page = text(admin.get("/admin/extensions/new"))
+    assert "Operator (keeps the company phonebook)" in page and 'name="operator"' in page
+    assert "Record every call" in page and 'name="record_calls"' in page
+    ExtensionStore(db).update("1002", operator=True, record_calls=True)
+    page = text(admin.get("/admin/extensions/1002/edit"))
+    assert 'name="operator" value="1" checked' in page and 'name="record_calls" value="1" checked' in page
+    page = text(admin.get("/admin/extensions/1001/edit"))
+    assert 'name="operator" value="1">' in page and 'name="record_calls" value="1">' in page
+
+
+def test_creating_an_operator_that_records_every_call(admin, db):
+    assert admin.post("/admin/extensions/new", {**NEW, "operator": "1", "record_calls": "1"}).status_code == 302
+    ext = ExtensionStore(db).get("1005")
+    assert ext.operator and ext.record_calls
+    assert admin.post("/admin/extensions/new", {**NEW, "number": "1006"}).status_code == 302
+    ext = ExtensionStore(db).get("1006")
+    assert not ext.operator and not ext.record_calls
+
+
+def test_editing_switches_the_operator_role_and_recording_on_and_off(admin, db, pbx):
+    form = {"name": "Bob", "secret": "bob-sip-secret", "enabled": "1"}
+    admin.post("/admin/extensions/1002/edit", {**form, "operator": "1", "record_calls": "1"})
+    assert (ExtensionStore(db).get("1002").operator, ExtensionStore(db).get("1002").record_calls) == (True, True)
+    assert pbx.reloads == 1  # pbxd reads record_calls from the store when told to reload
+    page = text(admin.get("/admin/extensions/"))
+    assert 'data-flag="operator"' in page and 'data-flag="record_calls"' in page
+    admin.post("/admin/extensions/1002/edit", form)  # unticked boxes are not sent: both off
+    assert (ExtensionStore(db).get("1002").operator, ExtensionStore(db).get("1002").record_calls) == (False, False)
+
+
+def test_a_form_error_keeps_the_ticked_operator_and_recording_boxes(admin, db):
+    page = text(admin.post("/admin/extensions/new", {**NEW, "name": "", "operator": "1", "record_calls": "1"}))
+    assert 'name="operator" value="1" checked' in page and 'name="record_calls" value="1" checked' in page
+    assert ExtensionStore(db).find("1005") is None
