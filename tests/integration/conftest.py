@@ -91,3 +91,11 @@ def pbx_factory(tmp_path: Path) -> Iterator:
 def pbx(pbx_factory) -> Pbx:
     """A running daemon with extensions 2001, 2002, 2003."""
     return pbx_factory().start()
+
+
+@pytest.fixture
+def vm_pbx(pbx_factory) -> Pbx:
+    """A running daemon whose unanswered calls go to voicemail after 3 s instead of 30."""
+    pbx = pbx_factory()
+    pbx.set_setting("ring_timeout", 3)
+    return pbx.start()

@@ -48,13 +48,6 @@ def test_click_to_call_plays_ringback_to_the_users_phone_while_the_target_rings(
     ringing.wait_disconnected(5)
 
 
-@pytest.fixture
-def vm_pbx(pbx_factory):
-    pbx = pbx_factory()
-    pbx.set_setting("ring_timeout", 3)
-    return pbx.start()
-
-
 def test_an_unregistered_extension_takes_messages_with_the_unavailable_greeting(vm_pbx, phone_factory, tmp_path):
     from appliance.prompts import PromptLibrary
     from tests.prompt_audio import find_prompts

@@ -64,13 +64,6 @@ def leave_message(pbx, caller, callee_number: str, tone: int, seconds: float, tm
     return call
 
 
-@pytest.fixture
-def vm_pbx(pbx_factory):
-    pbx = pbx_factory()
-    pbx.set_setting("ring_timeout", 3)
-    return pbx.start()
-
-
 # --- leaving messages ---------------------------------------------------------------------------------------
 
 def test_a_busy_extension_sends_the_caller_to_voicemail_and_the_message_is_kept(vm_pbx, phone_factory, tmp_path):
@@ -99,7 +92,7 @@ def test_an_unanswered_call_goes_to_voicemail_after_the_ring_time(vm_pbx, phone_
     alice, bob = phone_factory.many("alice", "bob")
     vm_pbx.register(alice, "2001")
     vm_pbx.register(bob, "2002")
-    call = leave_message(vm_pbx, alice, "2002", 900, 2.5, tmp_path)
+    leave_message(vm_pbx, alice, "2002", 900, 2.5, tmp_path)
     [message] = wait_messages(vm_pbx, "2002", 1)
     assert audio.has_tone(audio_file(vm_pbx, message), 900, 1.5)
 
