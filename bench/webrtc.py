@@ -19,6 +19,8 @@ calls at once; per-call figures are above idle, with the ratio to the reference 
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import socket
 import tempfile
@@ -113,7 +115,36 @@ def cpu_window(pbx: Any, seconds: float) -> float:
     return 100.0 * (b.cpu_seconds - a.cpu_seconds) / (b.at - a.at)
 
 
+def unavailable() -> str | None:
+    """Why this benchmark cannot run on this host, or None. Checked before anything starts, so that
+    `python -m bench` skips it with the reason instead of failing halfway (or on the tests' import-time
+    `pytest.importorskip`, which raises a BaseException outside pytest)."""
+    try:
+        importlib.import_module("playwright.sync_api")
+    except ImportError:
+        return "Playwright is not installed (pip install -e '.[test]')"
+    from tests.integration.test_webui_browser import CHROMIUM  # noqa: PLC0415
+
+    if not CHROMIUM.exists():
+        return f"Debian's Chromium is not installed at {CHROMIUM} (scripts/install-system-deps.sh)"
+    try:
+        importlib.import_module("aiortc")
+    except ImportError:
+        return "aiortc is not installed: pbxd cannot terminate WebRTC media (pip install -e '.[test]')"
+    if importlib.util.find_spec("pjsua2") is None:
+        return "pjsua2 is not installed: no desk phone to call (scripts/install-system-deps.sh)"
+    from appliance.webui.views.dial import JSSIP_BUNDLE  # noqa: PLC0415
+
+    if not JSSIP_BUNDLE.is_file():
+        return "JsSIP is not built: the dial page has no browser phone (make webassets)"
+    return None
+
+
 def main() -> None:
+    reason = unavailable()
+    if reason is not None:
+        print(f"skipped: {reason}")
+        return
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
     from tests import audio  # noqa: PLC0415
