@@ -15,6 +15,7 @@ from typing import Any
 from appliance.calls.feature_apps import FeatureRunner
 from appliance.calls.features import FeatureCodeConflict, FeatureCodes
 from appliance.store import ExtensionStore, SettingsStore, open_database
+from appliance.voicemail.box_settings import LiveBoxSettings
 from appliance.voicemail.mailer import EmailOutbox
 from appliance.voicemail.menus import Speech
 from appliance.voicemail.service import VoicemailService
@@ -30,6 +31,16 @@ class Applications:
     feature_codes: FeatureCodes
     voicemail: VoicemailService | None
     outbox: EmailOutbox | None = None
+    box_settings: LiveBoxSettings | None = None
+
+    def refresh_settings(self) -> None:
+        """Pick up changed box-wide voicemail settings (language, trusted phone) for the next call."""
+        if self.box_settings is None or not self.box_settings.refresh():
+            return
+        if self.voicemail is not None:
+            current = self.box_settings.current
+            self.voicemail.trust_own_device = current.trust_own_device
+            self.voicemail.default_language = current.language
 
     def close(self) -> None:
         if self.voicemail is not None:
@@ -69,6 +80,7 @@ def build(pbx: Any) -> Applications:
     """Build the applications of a started `Pbx` and hook them into its call and subscription services."""
     prompts, speech = load_prompts()
     settings = SettingsStore(pbx.db)
+    box_settings = LiveBoxSettings(settings)
     codes = feature_codes_from(settings, [e.number for e in pbx.extensions.list()])
     pbx.calls.router.features = codes
 
@@ -100,9 +112,10 @@ def build(pbx: Any) -> Applications:
         voicemail = VoicemailService(
             pbx.datadir.database_path, pbx.datadir.voicemail_dir, speech, wallclock=pbx.wallclock,
             mailbox_changed=pbx.subscriptions.mailbox_changed, outbox=outbox,
-            trust_own_device=bool(settings.get("voicemail.trust_own_device", False)),
-            default_language=settings.get("prompts.language", "en"))
+            trust_own_device=box_settings.current.trust_own_device,
+            default_language=box_settings.current.language)
         voicemail.recover()
+        voicemail.start_housekeeping()
         voicemail.menus.call_back = pbx.calls.dial_from_app
         names = {e.number: e.name for e in pbx.extensions.list()}
         for feature, handler in voicemail.feature_handlers(lambda number: names.get(number)).items():
@@ -112,9 +125,9 @@ def build(pbx: Any) -> Applications:
     pbx.calls.features = runner if prompts is not None else None
     pbx.calls.prompts = prompts
     pbx.calls.voicemail = voicemail
-    default_language = settings.get("prompts.language", "en")
-    pbx.calls.language_of = lambda extension: _language(pbx, extension, default_language)
-    return Applications(prompts, runner, codes, voicemail, outbox)
+    # Read per call: a language changed on the settings page applies to the next call (refresh_settings).
+    pbx.calls.language_of = lambda extension: _language(pbx, extension, box_settings.current.language)
+    return Applications(prompts, runner, codes, voicemail, outbox, box_settings)
 
 
 def _counts(store: VoicemailStore, extension: str) -> tuple[int, int]:

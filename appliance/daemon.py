@@ -118,6 +118,7 @@ class Pbx:
             "status": self._ctl_status, "originate": self._ctl_originate, "hangup": self._ctl_hangup,
             "reload": self._ctl_reload, "ping": self._ctl_ping, "media": self._ctl_media,
             "voicemail_changed": self._ctl_voicemail_changed, "mail_wake": self._ctl_mail_wake,
+            "voicemail_housekeeping": self._ctl_voicemail_housekeeping,
             "webphone": self._ctl_webphone,
             **{cmd: functools.partial(self._ctl_network, cmd) for cmd in NETWORK_COMMANDS},
         })
@@ -204,6 +205,7 @@ class Pbx:
             try:
                 self.location.purge(self.wallclock())
                 self._check_extension_changes()
+                self.apps.refresh_settings()
                 self._persist_registrations()
             except Exception:
                 log.exception("housekeeping failed")
@@ -275,6 +277,12 @@ class Pbx:
         self.subscriptions.mailbox_changed(mailbox)
         return {"notified": True}
 
+    async def _ctl_voicemail_housekeeping(self, params: dict) -> dict:
+        """Delete expired voicemail now (it also runs at start and hourly); lamps follow."""
+        if self.apps.voicemail is None:
+            raise ValueError("voicemail is not running (voice prompts are not built)")
+        return {"deleted": await self.apps.voicemail.housekeeping()}
+
     async def _ctl_mail_wake(self, params: dict) -> dict:
         """The SMTP settings changed: retry waiting e-mails now rather than after their back-off."""
         if self.apps.outbox is not None:
@@ -298,6 +306,7 @@ class Pbx:
 
     async def _ctl_reload(self, params: dict) -> dict:
         self._check_extension_changes()
+        self.apps.refresh_settings()
         return {"reloaded": True}
 
     async def _ctl_network(self, cmd: str, params: dict) -> dict:

@@ -297,6 +297,14 @@ ALTER TABLE extensions ADD COLUMN operator INTEGER NOT NULL DEFAULT 0 CHECK (ope
 ALTER TABLE extensions ADD COLUMN record_calls INTEGER NOT NULL DEFAULT 0 CHECK (record_calls IN (0, 1));
 """
 
+_VOICEMAIL_RETENTION = """
+ALTER TABLE mailboxes ADD COLUMN delete_read_after_days INTEGER NOT NULL DEFAULT 0
+    CHECK (delete_read_after_days >= 0);
+ALTER TABLE mailboxes ADD COLUMN delete_all_after_days INTEGER NOT NULL DEFAULT 0
+    CHECK (delete_all_after_days >= 0);
+ALTER TABLE voicemail_messages ADD COLUMN read_at REAL;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "extensions, settings and change counters", _EXTENSIONS_AND_SETTINGS),
     Migration(2, "registrations (location service bindings)", _REGISTRATIONS),
@@ -312,4 +320,6 @@ MIGRATIONS: list[Migration] = [
               _CONTACT_GROUPS_AND_OUTBOX),
     Migration(10, "voicemail per condition: busy, no answer, unreachable", _VOICEMAIL_CONDITIONS),
     Migration(11, "extensions: operator role (company phonebook), record every call", _EXTENSION_ROLES_AND_RECORDING),
+    Migration(12, "voicemail retention: delete read / all messages after N days; when a message was read",
+              _VOICEMAIL_RETENTION),
 ]

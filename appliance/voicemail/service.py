@@ -3,7 +3,8 @@
 `take_call(session, mailbox, reason)` is what busy/no-answer routing, `*4` + extension and (later)
 queues, ring groups, the auto attendant and inbound routes use. All storage work runs on one worker
 thread with its own database connection, so fsyncs never stall the event loop; the results come back
-to the loop, which sends MWI NOTIFYs and queues e-mails.
+to the loop, which sends MWI NOTIFYs and queues e-mails. `housekeeping()` (at start, then hourly, and
+on pbxd's `voicemail_housekeeping` command) deletes messages past their mailbox's retention.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,13 @@ from appliance.store import ExtensionStore, open_database
 from .deposit import Depositor, DepositResult
 from .exceptions import NoSuchMailbox
 from .menus import MailboxMenus, Speech
+from .retention import expire
 from .rules import CallerRules, notification_address
 from .storage import Mailbox, Message, VoicemailStore
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL = 3600.0
 
 
 class VoicemailService:
@@ -51,6 +56,7 @@ class VoicemailService:
             self.store, self.io, speech,
             check_pin=self._check_pin, set_pin=self._set_pin, pin_is_default=self._pin_is_default,
             mailbox_changed=self.mailbox_changed, now=wallclock)
+        self._housekeeper: asyncio.Task[None] | None = None
 
     async def io(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a storage call on the voicemail worker thread."""
@@ -63,7 +69,37 @@ class VoicemailService:
             log.warning("voicemail recovery after an unclean stop: %s", done)
         return done
 
+    def start_housekeeping(self, interval: float = HOUSEKEEPING_INTERVAL) -> None:
+        """Run `housekeeping()` now and every `interval` seconds (on the running event loop)."""
+        self._housekeeper = asyncio.get_running_loop().create_task(self._housekeep_every(interval),
+                                                                   name="voicemail-housekeeping")
+
+    async def _housekeep_every(self, interval: float) -> None:
+        while True:
+            try:
+                await self.housekeeping()
+            except Exception:  # a locked database or a bad file must not end the hourly pass for good
+                log.exception("voicemail housekeeping failed; trying again in %.0f s", interval)
+            await asyncio.sleep(interval)
+
+    async def housekeeping(self) -> dict[str, int]:
+        """Delete messages past their mailbox's retention; returns how many went per mailbox.
+
+        Runs on the voicemail thread like every other deletion; each mailbox that lost messages goes
+        through the same mailbox-changed path as a delete from the phone, so message lamps follow.
+        """
+        gone = await self.io(expire, self.store, self.wallclock())
+        per_mailbox = Counter(message.mailbox for message in gone)
+        for number in sorted(per_mailbox):
+            self.mailbox_changed(number)
+        if gone:
+            log.info("voicemail housekeeping: %d expired messages deleted (%s)", len(gone),
+                     ", ".join(f"{n}: {c}" for n, c in sorted(per_mailbox.items())))
+        return dict(per_mailbox)
+
     def close(self) -> None:
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
         self._executor.submit(self._db.conn.close).result()
         self._executor.shutdown(wait=True)
 

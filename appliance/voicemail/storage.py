@@ -37,6 +37,8 @@ Clock = Callable[[], float]
 GREETING_KINDS = ("unavailable", "busy", "name", "temporary")
 _GREETING_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 RATE = 8000
+#: Longest retention that can be set (ten years); 0 means "keep until deleted".
+MAX_RETENTION_DAYS = 3650
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +62,10 @@ class Mailbox:
     on_busy: bool = True
     on_no_answer: bool = True
     on_unavailable: bool = True
+    # Retention (0 = never): read messages go N days after they were read (or received, if later);
+    # every message goes M days after it was received. The shorter applies.
+    delete_read_after_days: int = 0
+    delete_all_after_days: int = 0
 
     def takes(self, reason: str) -> bool:
         """Whether a call sent here for `reason` (busy, no answer, unavailable, direct) is taken."""
@@ -78,6 +84,7 @@ class Message:
     received_at: float
     duration: float
     forwarded_from: str | None = None
+    read_at: float | None = None  # when it was first marked read (None: new, or read before migration 12)
 
     @property
     def is_new(self) -> bool:
@@ -154,6 +161,10 @@ class VoicemailStore:
         for name in ("max_messages", "max_seconds"):
             if name in changes and (not isinstance(changes[name], int) or not 1 <= changes[name] <= 10000):
                 raise InvalidMailboxValue(name, "must be a whole number from 1 to 10000")
+        for name in ("delete_read_after_days", "delete_all_after_days"):
+            value = changes.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETENTION_DAYS:
+                raise InvalidMailboxValue(name, f"must be a whole number of days from 0 to {MAX_RETENTION_DAYS}")
         now = self.clock()
         with transaction(self.db):
             if not self._row_exists(number):
@@ -252,6 +263,12 @@ class VoicemailStore:
                  float(meta.get("duration") or 0.0), meta.get("forwarded_from"), self.clock()))
         return self.message(cursor.lastrowid)
 
+    def message_by_uid(self, uid: str) -> Message | None:
+        """The message with this uid (what e-mail links name), or None once it is gone."""
+        row = self.db.conn.execute(
+            f"SELECT {', '.join(_MESSAGE_FIELDS)} FROM voicemail_messages WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else Message(**dict(zip(_MESSAGE_FIELDS, row)))
+
     def message(self, message_id: int) -> Message:
         row = self.db.conn.execute(
             f"SELECT {', '.join(_MESSAGE_FIELDS)} FROM voicemail_messages WHERE id = ?", (message_id,)).fetchone()
@@ -276,9 +293,12 @@ class VoicemailStore:
         return {"new": new, "old": old, "total": new + old}
 
     def mark(self, message_id: int, read: bool) -> Message:
+        """Move a message to old (read) or back to new; the first time it is read is kept for retention."""
         with transaction(self.db):
-            cursor = self.db.conn.execute("UPDATE voicemail_messages SET folder = ? WHERE id = ?",
-                                          ("old" if read else "new", message_id))
+            cursor = self.db.conn.execute(
+                "UPDATE voicemail_messages SET folder = ?,"
+                " read_at = CASE WHEN ? THEN coalesce(read_at, ?) ELSE NULL END WHERE id = ?",
+                ("old" if read else "new", int(read), self.clock(), message_id))
             if cursor.rowcount == 0:
                 raise NoSuchMessage(message_id)
         return self.message(message_id)
