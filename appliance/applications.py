@@ -13,7 +13,10 @@ from ipaddress import IPv4Interface
 from typing import Any
 
 from appliance.calls.feature_apps import FeatureRunner
-from appliance.calls.features import FeatureCodeConflict, FeatureCodes
+from appliance.calls.features import FEATURES, FeatureCodeConflict, FeatureCodes
+from appliance.calls.incall import in_call_codes
+from appliance.calls.incall_features import IN_CALL_FEATURES
+from appliance.recording.service import DEFAULT_MIN_FREE_MB, RecordingService
 from appliance.store import ExtensionStore, SettingsStore, open_database
 from appliance.voicemail.box_settings import LiveBoxSettings
 from appliance.voicemail.mailer import EmailOutbox
@@ -122,12 +125,27 @@ def build(pbx: Any) -> Applications:
             runner.register(feature, handler)
         counts_store = VoicemailStore(pbx.db, pbx.datadir.voicemail_dir)
         pbx.subscriptions.mailbox_counts = lambda ext: _counts(counts_store, ext)
+    _install_recording(pbx, settings, codes)
     pbx.calls.features = runner if prompts is not None else None
     pbx.calls.prompts = prompts
     pbx.calls.voicemail = voicemail
     # Read per call: a language changed on the settings page applies to the next call (refresh_settings).
     pbx.calls.language_of = lambda extension: _language(pbx, extension, box_settings.current.language)
     return Applications(prompts, runner, codes, voicemail, outbox, box_settings)
+
+
+def _install_recording(pbx: Any, settings: SettingsStore, codes: FeatureCodes) -> None:
+    """Call recording (D-rec-1): the service on the data directory's recordings/, and the in-call codes
+    (of the profile in force) that calls watch for."""
+    min_free = settings.get("recording.min_free_mb", DEFAULT_MIN_FREE_MB)
+    if isinstance(min_free, bool) or not isinstance(min_free, (int, float)) or min_free < 0:
+        log.error("setting recording.min_free_mb=%r is not a number of MB >= 0; using %s", min_free,
+                  DEFAULT_MIN_FREE_MB)
+        min_free = DEFAULT_MIN_FREE_MB
+    recordings = RecordingService(pbx.datadir.recordings_dir, pbx.extensions.find, min_free_mb=float(min_free))
+    recordings.recover()
+    pbx.calls.env.recordings = recordings
+    pbx.calls.env.in_call_codes = in_call_codes(codes.codes, FEATURES, IN_CALL_FEATURES)
 
 
 def _counts(store: VoicemailStore, extension: str) -> tuple[int, int]:

@@ -138,6 +138,7 @@ class Pbx:
         for call in list(self.calls.calls.values()):
             call.hangup("shutdown")
         await asyncio.sleep(0.05)  # let the BYEs leave
+        await self.calls.drain()  # CDRs waiting for their recordings' files
         if self.control is not None:
             await self.control.close()
         await self._close_network()
@@ -195,6 +196,7 @@ class Pbx:
             call_id=outcome.call_id, start=outcome.start, end=outcome.end, caller=outcome.caller,
             caller_name=outcome.caller_name, called=outcome.called or "?", final_called=outcome.final_called,
             type=outcome.type, status=outcome.status, answer=outcome.answer, hangup_cause=outcome.hangup_cause,
+            recording=outcome.recording,
         )
         self.writer.submit(lambda db: CdrStore(db).insert(record))
 

@@ -18,6 +18,7 @@ from typing import Any
 from appliance.sip.headers import NameAddress
 from appliance.sip.uri import SipUri
 
+from .incall_features import InCallFeatures
 from .legs import InboundLeg, Leg, LegContext, OutboundLeg
 from .states import DialogInfo, ExtensionStates
 
@@ -42,6 +43,7 @@ class CallOutcome:
     answer: float | None
     end: float
     hangup_cause: str
+    recording: str | None = None  # relative to the recordings directory, once the file is safely written
 
 
 @dataclass
@@ -62,6 +64,8 @@ class CallEnv:
     on_finished: Callable[["Call", CallOutcome], None]
     ring_timeout: float = 30.0
     moh_source: Any = None  # WAV path or ToneSpec played to a party on hold
+    recordings: Any = None  # appliance.recording.service.RecordingService, when calls may be recorded
+    in_call_codes: dict[str, str] = field(default_factory=dict)  # in-call feature → code (incall_features)
 
 
 class Call:
@@ -84,6 +88,9 @@ class Call:
         self._moh: dict[Leg, Any] = {}
         self._ringback: Any = None
         self._callee_ext: str | None = None
+        self.in_call = InCallFeatures(self, env.in_call_codes, env.recordings)
+        # Resolves to the CDR's `recording` once the call's recording is on disk; None when nothing was recorded.
+        self.recording_done: asyncio.Future[str | None] | None = None
         # Called instead of failing the caller when the callee is busy or does not answer; returns True
         # when it took the caller (voicemail, forwarding). Set by the call service.
         self.fallback: Callable[[Call, str], bool] | None = None
@@ -163,6 +170,7 @@ class Call:
         self._connect(a, leg)
         self._report(a, "confirmed")
         self._report(leg, "confirmed")
+        self.in_call.answered(self.start, self.caller, leg.user)
 
     def on_leg_failed(self, leg: Leg, status: int, reason: str) -> None:
         if leg not in self.forks:
@@ -228,12 +236,15 @@ class Call:
                 self._connect(self.a, self.b)
 
     def on_leg_dtmf(self, leg: Leg, digit: str, via: str = "rfc4733") -> None:
-        """Pass on digits the engine cannot relay by itself (SIP INFO); RFC 4733 is relayed as packets."""
-        if via != "info":
+        """Pass on digits the engine cannot relay by itself (SIP INFO; RFC 4733 is relayed as packets), and
+        watch them for in-call codes (`*1` recording) once the call is answered."""
+        if self.b is None or self.finished or leg not in (self.a, self.b):
             return
-        other = self.b if leg is self.a else self.a
-        if other is not None and self.b is not None:
-            other.send_dtmf(digit)
+        if via == "info":
+            other = self.b if leg is self.a else self.a
+            if other is not None:
+                other.send_dtmf(digit)
+        self.in_call.digit(leg, digit)
 
     def answered_by_pbx(self, label: str) -> None:
         """An application of the box (voicemail, an announcement) answered: that is who the CDR names."""
@@ -315,6 +326,7 @@ class Call:
         for player in self._moh.values():
             player.stop()
         self._moh.clear()
+        self.recording_done = self.in_call.finish()
         outcome = CallOutcome(
             call_id=self.a.call_id if self.a is not None else "", caller=self.caller, caller_name=self.caller_name,
             called=self.called, final_called=self.final_called or self._callee_ext or self.called, type=self.type,

@@ -50,6 +50,7 @@ class CallService:
         self.router = router
         self.record_cdr = record_cdr
         self.calls: dict[int, Call] = {}
+        self._cdr_tasks: set[asyncio.Future] = set()  # CDRs waiting for their call's recording to be written
         env.on_finished = self._finished
 
     # --- INVITE entry point ------------------------------------------------------------------------
@@ -183,10 +184,33 @@ class CallService:
 
     def _finished(self, call: Call, outcome: CallOutcome) -> None:
         self.calls.pop(call.id, None)
+        if call.recording_done is None:
+            self._write_cdr(call, outcome)
+            return
+        # The CDR names the recording only once its file is safely on disk (D-rec-1): it waits for it.
+        task = asyncio.ensure_future(self._cdr_after_recording(call, outcome, call.recording_done))
+        self._cdr_tasks.add(task)
+        task.add_done_callback(self._cdr_tasks.discard)
+
+    async def _cdr_after_recording(self, call: Call, outcome: CallOutcome, done: asyncio.Future) -> None:
+        try:
+            outcome.recording = await done
+        except Exception:
+            log.exception("call %s: recording failed; its CDR is written without it", call.id)
+        self._write_cdr(call, outcome)
+
+    def _write_cdr(self, call: Call, outcome: CallOutcome) -> None:
         try:
             self.record_cdr(outcome)
         except Exception:
             log.exception("cannot record CDR of call %s", call.id)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait (at shutdown) for CDRs still waiting on their recordings' files."""
+        if self._cdr_tasks:
+            _, late = await asyncio.wait(set(self._cdr_tasks), timeout=timeout)
+            if late:
+                log.error("%d call recording(s) not finished at shutdown; their CDRs are lost", len(late))
 
     def _spawn(self, coro: Any, call: Call) -> None:
         task = asyncio.ensure_future(coro)
