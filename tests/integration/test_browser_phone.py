@@ -3,7 +3,9 @@
 
 Chromium's fake microphone plays a 1000 Hz tone file; the desk phone plays 1600 Hz. Each side's tone is
 found in what the other hears: the desk phone's recording, and the page's WebAudio analyser (loudest
-frequency of the remote audio). Hold, DTMF and hang-up are exercised from both sides.
+frequency of the remote audio). Hold, DTMF and hang-up are exercised from both sides in both directions: each
+test places a second, short call on the same page (cheaper than another browser) so that whoever did not hang up
+the first call hangs up the second.
 """
 
 from __future__ import annotations
@@ -204,10 +206,28 @@ def test_the_browser_calls_a_desk_phone_audio_dtmf_and_hold_both_ways_then_hangs
     page.wait_for_function("() => !window.browserPhone.state().inCall", timeout=5_000)
     [cdr] = pbx.wait_cdrs(1)
     assert (cdr["caller"], cdr["called"], cdr["status"]) == ("2001", "2002", "answered")
+
+    # A second call from the browser, which the desk phone ends: the browser sees the call end.
+    page.fill("#dial-number", "2002")
+    page.click("#call-from-browser")
+    call = bob.wait_incoming(15)
+    call.answer()
+    call.wait_confirmed(10)
+    call.play_tone(PHONE_TONE)
+    page.wait_for_function("() => window.browserPhone.state().inCall", timeout=10_000)
+    wait_heard(page, PHONE_TONE)
+    call.hangup()
+    page.wait_for_function(
+        "() => window.browserPhone.events.some(e => e.type === 'ended' && e.originator === 'remote')",
+        timeout=10_000)
+    assert not page.evaluate("window.browserPhone.state().inCall")
+    assert "Call ended" in page.inner_text("#browser-phone")
+    assert [c["status"] for c in pbx.wait_cdrs(2)] == ["answered", "answered"]
     page.context.close()
 
 
-def test_a_desk_phone_calls_the_browser_which_answers_and_the_phone_hangs_up(box, chromium, phone_factory, tmp_path):
+def test_a_desk_phone_calls_the_browser_holds_and_hangs_up_then_the_browser_hangs_up_a_second_call(
+        box, chromium, phone_factory, tmp_path):
     pbx, web = box
     bob = phone_factory("bob")
     pbx.register(bob, "2002")
@@ -232,19 +252,46 @@ def test_a_desk_phone_calls_the_browser_which_answers_and_the_phone_hangs_up(box
     assert page.evaluate("window.browserPhone.dtmf('6', 'RFC2833')")
     assert call.wait_dtmf(1, 5) == "6"
 
-    # Hold from the browser on this call too, then the phone hangs up.
+    # Hold from the browser on this call too.
     page.click("#bp-hold")
     page.wait_for_function("() => window.browserPhone.state().held", timeout=5_000)
     time.sleep(0.5)
     assert not audio.has_tone(phone_hears(call, tmp_path / "bob-held.wav"), BROWSER_TONE, 0.3)
     page.click("#bp-hold")
+    page.wait_for_function("() => !window.browserPhone.state().held", timeout=5_000)
 
+    # The desk phone holds: the browser hears music on hold instead of 1600 Hz, then the tone again.
+    call.hold()
+    call.wait_media("local_hold", 5)
+    time.sleep(0.5)
+    held = heard_for(page, 1.5)
+    assert near(held, PHONE_TONE) < 0.2 and np.mean([hz > 0 for hz in held]) > 0.5, held
+    call.unhold()
+    call.wait_media("active", 5)
+    wait_heard(page, PHONE_TONE)
+    assert audio.has_tone(phone_hears(call, tmp_path / "bob-resumed.wav"), BROWSER_TONE, 1.0)
+
+    # The phone hangs up.
     call.hangup()
     page.wait_for_function(
         "() => window.browserPhone.events.some(e => e.type === 'ended' && e.originator === 'remote')",
         timeout=10_000)
     assert not page.evaluate("window.browserPhone.state().inCall")
     assert "Call ended" in page.inner_text("#browser-phone")
+
+    # A second call from the desk phone, which the browser answers and ends: the phone sees the BYE.
+    call = bob.call(pbx.uri("2001"))
+    page.wait_for_selector("#bp-incoming:not([hidden])", timeout=15_000)
+    page.click("#bp-answer")
+    call.wait_confirmed(10)
+    call.play_tone(PHONE_TONE)
+    wait_heard(page, PHONE_TONE)
+    page.click("#bp-hangup")
+    call.wait_disconnected(10)
+    page.wait_for_function("() => !window.browserPhone.state().inCall", timeout=5_000)
+    assert any(e["originator"] == "local" for e in browser_events(page, "ended"))
+    cdrs = pbx.wait_cdrs(2)
+    assert [(c["caller"], c["called"], c["status"]) for c in cdrs] == [("2002", "2001", "answered")] * 2
     page.context.close()
 
 
