@@ -19,7 +19,7 @@ from appliance.store.contact_groups import ContactGroups
 from appliance.store.extensions import LANGUAGES
 from appliance.voicemail.exceptions import NoSuchMailbox
 from appliance.voicemail.rules import EMAIL_ACTIONS, CallerRules
-from appliance.voicemail.storage import Mailbox, VoicemailStore
+from appliance.voicemail.storage import MAX_RETENTION_DAYS, Mailbox, VoicemailStore
 from appliance.voicemail.web_api import MAX_GREETING_BYTES, MAX_GREETING_SECONDS, VoicemailWeb
 from appliance.webui import db as webdb
 from appliance.webui.forms import Form
@@ -118,7 +118,43 @@ def options_form(mailbox: Mailbox, extension: Any | None) -> Form:
         "on_busy": mailbox.on_busy, "on_no_answer": mailbox.on_no_answer, "on_unavailable": mailbox.on_unavailable,
         "email_mode": email_mode(mailbox), "language": mailbox.language or "",
         "max_messages": str(mailbox.max_messages), "max_seconds": str(mailbox.max_seconds),
+        **retention_values(mailbox),
     })
+
+
+#: Retention fields (days, 0 = keep) as the mailbox forms show them; the store enforces the same range.
+RETENTION_FIELDS = ("delete_read_after_days", "delete_all_after_days")
+
+
+def retention_values(mailbox: Mailbox) -> dict[str, str]:
+    return {name: str(getattr(mailbox, name)) for name in RETENTION_FIELDS}
+
+
+def check_retention(form: Form) -> dict[str, int | None]:
+    """The retention days typed in `form`, each 0 (keep) to MAX_RETENTION_DAYS, errors next to the fields.
+
+    An empty field is 0: clearing the number means "no limit"."""
+    values: dict[str, int | None] = {}
+    for name in RETENTION_FIELDS:
+        text = form.text(name) or "0"
+        days = int(text) if text.isascii() and text.isdigit() else None
+        if days is None or days > MAX_RETENTION_DAYS:
+            form.error(name, f"Give a whole number of days from 0 (keep) to {MAX_RETENTION_DAYS}.")
+        values[name] = days
+    return values
+
+
+def retention_summary(mailbox: Mailbox) -> str:
+    """One sentence on what the box deletes by itself from this mailbox."""
+    read, every = mailbox.delete_read_after_days, mailbox.delete_all_after_days
+    parts = []
+    if read:
+        parts.append(f"read messages {read} day{'s' if read != 1 else ''} after they were heard")
+    if every:
+        parts.append(f"every message {every} day{'s' if every != 1 else ''} after it came in")
+    if not parts:
+        return "Messages are kept until they are deleted."
+    return "The box deletes " + " and ".join(parts) + "."
 
 
 def _message_rows(mailbox: Mailbox) -> list[dict[str, Any]]:
@@ -169,5 +205,6 @@ def render_mailbox(mailbox: Mailbox, status: int = 200, **forms: Form) -> tuple[
         rules=rules().list(mailbox.number),
         groups=ContactGroups(webdb.get_db()).names(owner=owner), languages=language_choices(mailbox, extension),
         language_names=LANGUAGE_NAMES, email_modes=EMAIL_MODES, action_names=ACTION_NAMES,
+        retention=retention_summary(mailbox), max_retention_days=MAX_RETENTION_DAYS,
         max_greeting_mib=MAX_GREETING_BYTES // (1024 * 1024), max_greeting_seconds=MAX_GREETING_SECONDS, **chosen)
     return page, status

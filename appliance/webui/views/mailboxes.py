@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("mailboxes", __name__, url_prefix="/admin/mailboxes")
 
-TEXT_FIELDS = ["number", "name", "language", "pin", "email", "max_messages", "max_seconds"]
+TEXT_FIELDS = ["number", "name", "language", "pin", "email", "max_messages", "max_seconds", *vm.RETENTION_FIELDS]
 CHECKBOXES = ["require_pin", "email_on_new", "attach_audio", "announce_caller", "announce_time"]
 LIMITS = {"max_messages": (1, 10000), "max_seconds": (10, 3600)}
 LOG_LIMIT = 200
@@ -50,7 +50,7 @@ def _languages() -> list[tuple[str, str]]:
 def _form_for(box: Mailbox) -> Form:
     return Form({"number": box.number, "name": box.name, "language": box.language or "", "pin": "",
                  "email": box.email or "", "max_messages": str(box.max_messages),
-                 "max_seconds": str(box.max_seconds), "require_pin": box.require_pin,
+                 "max_seconds": str(box.max_seconds), **vm.retention_values(box), "require_pin": box.require_pin,
                  "email_on_new": box.email_on_new, "attach_audio": box.attach_audio,
                  "announce_caller": box.announce_caller, "announce_time": box.announce_time})
 
@@ -69,6 +69,7 @@ def _validate(form: Form, *, creating: bool) -> dict[str, Any] | None:
         if number is None or not low <= number <= high:
             form.error(name, f"Give a whole number from {low} to {high}.")
         values[name] = number
+    values.update(vm.check_retention(form))
     for name in CHECKBOXES:
         values[name] = bool(form.get(name))
     pin = form.text("pin")
@@ -93,7 +94,8 @@ def _page(form: Form, box: Mailbox | None, status: int = 200) -> Any:
 @admin_required
 def new():  # noqa: ANN201
     form = Form({"number": "", "name": "", "language": "", "pin": "", "email": "", "max_messages": "100",
-                 "max_seconds": "180", "require_pin": True, "email_on_new": True, "attach_audio": True,
+                 "max_seconds": "180", "delete_read_after_days": "0", "delete_all_after_days": "0",
+                 "require_pin": True, "email_on_new": True, "attach_audio": True,
                  "announce_caller": True, "announce_time": True})
     if request.method == "GET":
         return _page(form, None)

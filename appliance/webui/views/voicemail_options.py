@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("voicemail_options", __name__, url_prefix="/voicemail")
 
-OPTION_FIELDS = ["email_mode", "language", "max_messages", "max_seconds"]
+OPTION_FIELDS = ["email_mode", "language", "max_messages", "max_seconds", *vm.RETENTION_FIELDS]
 OPTION_CHECKBOXES = ["voicemail_enabled", "on_busy", "on_no_answer", "on_unavailable", "announce_caller",
                      "announce_time"]
 RULE_FIELDS = ["match_kind", "match_value", "greeting", "email_action"]
@@ -63,11 +63,13 @@ def options(number: str):  # noqa: ANN201
                                "announce_time": bool(form.get("announce_time")),
                                "email_on_new": mode in ("attach", "notice"), "attach_audio": mode == "attach",
                                "language": language}
-    if is_admin:  # limits use the box's storage: the administrator's to set
+    if is_admin:  # limits and retention are the box's storage policy: the administrator's to set
         for name in LIMITS:
             changes[name] = _limit(form, name)
+        changes.update(vm.check_retention(form))
     else:
-        form.values.update(max_messages=str(box.max_messages), max_seconds=str(box.max_seconds))
+        form.values.update(max_messages=str(box.max_messages), max_seconds=str(box.max_seconds),
+                           **vm.retention_values(box))
     if not form.ok:
         return vm.render_mailbox(box, 400, options=form)
     extensions = webdb.extensions()
