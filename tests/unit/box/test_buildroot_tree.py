@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tomllib
@@ -397,7 +398,7 @@ def test_post_build_puts_the_console_on_the_uart_and_names_the_partitions(board:
     console = [line for line in inittab.splitlines() if "appliance console" in line and not line.startswith("#")]
     assert console == [
         "ttyAMA0::respawn:/usr/sbin/pbx-supervise -n console -l /run/pbx/console.log -- "
-        "/usr/bin/appliance console --device /dev/ttyAMA0 --baud 115200"
+        "/usr/bin/appliance console --data /data --device /dev/ttyAMA0 --baud 115200"
     ]
     fstab = (target / "etc" / "fstab").read_text()
     board_env = (target / "etc" / "pbx" / "board.env").read_text()
@@ -406,6 +407,68 @@ def test_post_build_puts_the_console_on_the_uart_and_names_the_partitions(board:
     assert data_dev.endswith("4") and "@" not in fstab
     version = (target / "etc" / "pbx" / "version").read_text().split("+")[0]
     assert version == tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+# --- every `appliance` the box runs works on the data partition ---------------------------------------
+
+#: `appliance` sub-commands that read or write no data directory (probes, help).
+NO_DATA_NEEDED = ("--help", "-h", "--version")
+
+
+def appliance_invocations() -> list[tuple[Path, list[str]]]:
+    """(file, argv) of each `appliance` command in the overlay and the board files.
+
+    Shell line continuations are joined, comment lines dropped and each line split as the shell would
+    (quotes kept together, `;`, `|`, `&`, redirections apart); a command is the word `appliance` or
+    `/usr/bin/appliance` with its words up to the end of the command. A message such as
+    `log "appliance init failed"` is one quoted word, not a command.
+    """
+    found = []
+    for root in (OVERLAY, BOARD):
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            try:
+                text = path.read_text()
+            except UnicodeDecodeError:
+                continue
+            for line in text.replace("\\\n", " ").splitlines():
+                if line.lstrip().startswith("#") or "appliance" not in line:
+                    continue
+                lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+                lexer.whitespace_split = True
+                words = list(lexer)
+                for index, word in enumerate(words):
+                    if word in ("appliance", "/usr/bin/appliance"):
+                        argv = ["appliance"]
+                        for following in words[index + 1 :]:
+                            if set(following) <= set(";|&<>()"):
+                                break
+                            argv.append(following)
+                        found.append((path, argv))
+    return found
+
+
+def pbx_data_default() -> str:
+    """PBX_DATA's default in /etc/default/pbx (the data partition's mount point)."""
+    text = (OVERLAY / "etc" / "default" / "pbx").read_text()
+    return re.search(r'^PBX_DATA="\$\{PBX_DATA:-([^}]+)\}"$', text, re.MULTILINE).group(1)  # type: ignore[union-attr]
+
+
+def test_every_appliance_command_of_the_box_names_the_data_directory() -> None:
+    """Without --data, `appliance` works on ./var: /var when init or a script starts it from /."""
+    invocations = appliance_invocations()
+    names = {path.name for path, _ in invocations}
+    assert {"inittab", "S02firstboot", "S45network", "S50pbxd", "S55webui"} <= names, invocations
+    for path, argv in invocations:
+        if any(word in NO_DATA_NEEDED for word in argv):
+            continue
+        assert "--data" in argv, f"{path.relative_to(REPO)}: `{' '.join(argv)}` has no --data"
+        value = argv[argv.index("--data") + 1]
+        assert value in ("$PBX_DATA", pbx_data_default()), f"{path.name}: `{' '.join(argv)}`"
+
+
+def test_the_console_line_of_inittab_works_on_the_data_partition() -> None:
+    [argv] = [argv for path, argv in appliance_invocations() if path.name == "inittab"]
+    assert argv[1] == "console" and argv[argv.index("--data") + 1] == pbx_data_default() == "/data"
 
 
 # --- shell scripts -----------------------------------------------------------------------------------

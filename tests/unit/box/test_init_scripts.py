@@ -396,7 +396,7 @@ def test_console_supervisor_from_inittab_restarts_the_menu(box: Box) -> None:
     (box.fake / "plan").write_text("crash\n")
     proc = subprocess.Popen(
         [str(box.root / "usr" / "sbin" / "pbx-supervise"), "-n", "console", "-l", str(box.run_dir / "console.log"),
-         "--", "appliance", "console", "--device", "/dev/ttyAMA0", "--baud", "115200"],
+         "--", "appliance", "console", "--data", str(box.data), "--device", "/dev/ttyAMA0", "--baud", "115200"],
         env=box.env, start_new_session=True,
     )
     try:
