@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import appliance
 from appliance.console import factory_reset as reset
 from appliance.errors import ApplianceError
+from appliance.firmware import RELEASE_FILE, read_release
 from appliance.network import ApplyResult, NetworkManager, NetworkSettings, link_statuses, parse_ipv4
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,8 @@ class ConsoleConfig:
     command_timeout: float = 120.0
     log_files: tuple[Path, ...] = (Path("/var/log/messages"),)
     web_port: int = 443
-    firmware_release_file: Path = Path("/etc/appliance-release")
+    #: what board/common/post-build.sh writes (appliance.firmware)
+    firmware_release_file: Path = RELEASE_FILE
     uptime_file: Path = Path("/proc/uptime")
     #: where settings live; default DataDir(data_dir).database_path
     database_path: Path | None = None
@@ -146,11 +148,8 @@ class BoxServices:
 
     def version(self) -> str:
         text = f"appliance {appliance.__version__}"
-        try:
-            release = self.config.firmware_release_file.read_text().strip().splitlines()
-        except OSError:
-            return text
-        return f"{text}, firmware {release[0]}" if release else text
+        release = read_release(self.config.firmware_release_file)
+        return f"{text}, firmware {release}" if release else text
 
     def uptime(self) -> float:
         return float(self.config.uptime_file.read_text().split()[0])

@@ -409,6 +409,27 @@ def test_post_build_puts_the_console_on_the_uart_and_names_the_partitions(board:
     assert version == tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_the_console_shows_the_firmware_release_post_build_records(board: str, tmp_path: Path) -> None:
+    from appliance.console.services import BoxServices, ConsoleConfig
+    from appliance.firmware import RELEASE_FILE
+
+    target = tmp_path / "target"
+    shutil.copytree(OVERLAY, target, symlinks=True)
+    subprocess.run([str(BOARDS[board] / "post-build.sh"), str(target)], check=True, capture_output=True, timeout=60)
+    # the console reads the file post-build writes, by default, through the one constant
+    assert ConsoleConfig(data_dir=tmp_path).firmware_release_file == RELEASE_FILE
+    written = target / RELEASE_FILE.relative_to("/")
+    services = BoxServices(ConsoleConfig(data_dir=tmp_path, firmware_release_file=written), {}, None)  # type: ignore[arg-type]
+
+    shown = services.version()
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert re.fullmatch(rf"appliance {re.escape(version)}, firmware {re.escape(version)}\+\S+ \({board}\)", shown), shown
+    # and first boot re-runs `appliance init` when that same file changes
+    assert f'VERSION_FILE="$PBX_ROOT{RELEASE_FILE}"' in (OVERLAY / "etc" / "init.d" / "S02firstboot").read_text()
+
+
 # --- every `appliance` the box runs works on the data partition ---------------------------------------
 
 #: `appliance` sub-commands that read or write no data directory (probes, help).
