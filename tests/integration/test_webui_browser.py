@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,6 +209,117 @@ def test_stopping_the_server_stops_the_redirector(web):
     assert web.stop() == 0
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", web.http_port), timeout=1).close()
+
+
+def _login_failures(pbx: Any) -> int:
+    return int(with_db(pbx, lambda db: db.conn.execute("SELECT count(*) FROM web_login_failures").fetchone()[0]))
+
+
+def test_a_plain_http_post_is_redirected_and_never_reaches_the_app(pbx, web):
+    """A login posted to the plain-HTTP port is answered by the redirector alone: a redirect, no session
+    cookie, no login attempt counted (six wrong passwords would otherwise lock the account). Browsers follow a
+    302 to a POST with a GET, so the password is not re-sent."""
+    enable_portal_user(pbx, "2001", "alice-web-pw")
+    for account, password in [("admin", "wrong-password")] * 6 + [("2001", "wrong-pw")] * 6 + [
+            ("admin", web.admin_password), ("2001", "alice-web-pw")]:
+        body = urllib.parse.urlencode({"account": account, "password": password, "csrf_token": "x" * 43})
+        connection = http.client.HTTPConnection("127.0.0.1", web.http_port, timeout=5)
+        connection.request("POST", "/login?next=/calls/", body=body, headers={
+            "Host": f"127.0.0.1:{web.http_port}", "Content-Type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        answer = response.read()
+        connection.close()
+        assert response.status == 302, (account, response.status)
+        assert response.getheader("Location") == f"https://127.0.0.1:{web.https_port}/login?next=/calls/"
+        assert response.getheader("Set-Cookie") is None
+        # The redirector's own answer (wsgiref), not gunicorn's or the app's.
+        assert answer.startswith(b"The web interface is at https://")
+        assert "gunicorn" not in (response.getheader("Server") or "").lower()
+    assert _login_failures(pbx) == 0
+    # Neither account is locked: the right password over HTTPS logs in (a failure would be counted above).
+    assert _https_login(web, "admin", web.admin_password) and _https_login(web, "2001", "alice-web-pw")
+    # The control: the same wrong password over HTTPS reaches the app and is counted.
+    assert not _https_login(web, "2001", "wrong-pw") and _login_failures(pbx) == 1
+
+
+def _https_login(web: WebServer, account: str, password: str) -> bool:
+    """Log in over HTTPS with the login form's CSRF token and cookie; True when a session was started."""
+    context = ssl.create_default_context(cafile=str(web.data / "tls" / "server.crt"))
+    connection = http.client.HTTPSConnection("127.0.0.1", web.https_port, context=context, timeout=5)
+    try:
+        connection.request("GET", "/login")
+        response = connection.getresponse()
+        page = response.read().decode()
+        cookie = (response.getheader("Set-Cookie") or "").split(";", 1)[0]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode({"account": account, "password": password, "csrf_token": token})
+        connection.request("POST", "/login", body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        response = connection.getresponse()
+        response.read()
+        return response.status == 302 and "/login" not in (response.getheader("Location") or "/login")
+    finally:
+        connection.close()
+
+
+def _new_certificate(directory: Path) -> tuple[Path, Path, bytes]:
+    """A self-signed certificate for 127.0.0.1 with a fresh key, unlike the box's: (cert file, key file, DER)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pbx.replaced.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("pbx.replaced.test"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "replaced.crt", directory / "replaced.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path, cert.public_bytes(serialization.Encoding.DER)
+
+
+def _presented(web: WebServer) -> bytes:
+    """The certificate the server presents in a new TLS handshake (DER)."""
+    return ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(("127.0.0.1", web.https_port), timeout=5))
+
+
+def test_a_certificate_uploaded_on_the_box_page_is_served_to_new_connections_without_a_restart(
+        web, browser, tmp_path):
+    box_cert = web.data / "tls" / "server.crt"
+    assert _presented(web) == ssl.PEM_cert_to_DER_cert(box_cert.read_text())
+    cert_path, key_path, new_der = _new_certificate(tmp_path)
+    server_pid = web.proc.pid
+
+    page = new_page(browser)
+    log_in(page, web, "admin", web.admin_password)
+    page.goto(web.url + "/admin/box")
+    page.set_input_files("#f-cert", str(cert_path))
+    page.set_input_files("#f-key", str(key_path))
+    page.click("form[action$='/box/certificate'] button[type=submit]")
+    page.wait_for_load_state()
+    assert "Certificate installed" in page.content() and "pbx.replaced.test" in page.content()
+    page.context.close()
+
+    # Every new handshake, whichever gunicorn worker takes it, presents the uploaded certificate ...
+    assert [_presented(web) for _ in range(6)] == [new_der] * 6
+    # ... which a client trusting only it verifies for 127.0.0.1; the box's old one no longer does.
+    context = ssl.create_default_context(cafile=str(cert_path))
+    with socket.create_connection(("127.0.0.1", web.https_port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.getpeercert(binary_form=True) == new_der
+    assert web.get("/login")[0] == 200  # tls/server.crt is now the uploaded file
+    # The same server process throughout: nothing was restarted.
+    assert web.proc is not None and web.proc.pid == server_pid and web.proc.poll() is None
 
 
 # -- the main pages in the browser --------------------------------------------------------------------------
