@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHES = ["bench.media_primitives", "bench.sip_parse", "bench.media_relay", "bench.sip_load", "bench.voicemail_mail",
-           "bench.webui", "bench.webrtc"]
+           "bench.webui", "bench.webrtc", "bench.recording"]
 
 
 def main() -> int:

@@ -150,14 +150,15 @@ class CallRecording:
                  "record_calls" if forced else "on demand")
         return True
 
-    def stop(self) -> bool:
+    def stop(self, *, ending: bool = False) -> bool:
         """End the current segment; False when nothing was being recorded."""
         if not self.active:
             return False
         self.service.active.discard(self)
         for recorder in self.segments[-1]:
             recorder.stop()
-        log.info("%s: recording paused", self.label)
+        if not ending:
+            log.info("%s: recording paused", self.label)
         return True
 
     def toggle(self, endpoints: Iterable[Any]) -> str:
@@ -178,7 +179,7 @@ class CallRecording:
         if self.finished:
             return None
         self.finished = True
-        self.stop()
+        self.stop(ending=True)
         if not self.segments:
             return None
         return asyncio.ensure_future(self._assemble())
