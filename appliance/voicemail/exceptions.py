@@ -32,3 +32,18 @@ class InvalidMailboxValue(VoicemailError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class InvalidLink(VoicemailError):
+    """An e-mail action link that this box did not make, or that was altered."""
+
+    def __init__(self) -> None:
+        super().__init__("this link is not valid")
+
+
+class ExpiredLink(InvalidLink):
+    """A genuine e-mail action link past its expiry."""
+
+    def __init__(self, expired_at: int) -> None:
+        VoicemailError.__init__(self, "this link has expired")
+        self.expired_at = expired_at

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -45,6 +46,8 @@ _TEXT = {
         "gone": "The message was deleted from the mailbox before this e-mail could be sent, so no audio is "
                 "attached.",
         "sms": "Voicemail {box} from {who}, {duration}, {time}. Listen: {code}",
+        "read_link": "Mark as read", "delete_link": "Delete",
+        "links_note": "These links work for {days} days; the page asks before it changes anything.",
     },
     "zh": {
         "subject": "新语音留言：{who}（{duration}）- 信箱 {box}",
@@ -56,6 +59,8 @@ _TEXT = {
         "notice": "本邮件不含录音：请用电话拨打 {code} 或登录网页门户收听留言。",
         "gone": "该留言在本邮件发出之前已从信箱中删除，因此没有附带录音。",
         "sms": "信箱 {box} 有新留言：{who}，{duration}，{time}。收听请拨 {code}",
+        "read_link": "标为已读", "delete_link": "删除",
+        "links_note": "以上链接 {days} 天内有效；打开后会先请您确认，不会直接更改。",
     },
     "ru": {
         "subject": "Новое голосовое сообщение от {who} ({duration}) - ящик {box}",
@@ -67,6 +72,8 @@ _TEXT = {
         "notice": "Письмо без записи: прослушайте сообщение по телефону ({code}) или на веб-портале.",
         "gone": "Сообщение было удалено из ящика до отправки этого письма, поэтому запись не приложена.",
         "sms": "Голосовая почта {box}: {who}, {duration}, {time}. Прослушать: {code}",
+        "read_link": "Отметить как прочитанное", "delete_link": "Удалить",
+        "links_note": "Ссылки действуют {days} дн.; перед изменением страница попросит подтверждения.",
     },
 }
 
@@ -115,8 +122,10 @@ def render_subject(notice: Notice) -> str:
                                box=notice.mailbox)
 
 
-def render_body(notice: Notice, *, audio: str, tz: datetime.tzinfo | None) -> str:
-    """The plain-text body; `audio` is "attached", "notice" (no audio by choice) or "gone" (deleted)."""
+def render_body(notice: Notice, *, audio: str, tz: datetime.tzinfo | None,
+                links: Mapping[str, str] | None = None, link_days: int = 14) -> str:
+    """The plain-text body; `audio` is "attached", "notice" (no audio by choice) or "gone" (deleted);
+    `links` ({"read": url, "delete": url}, see links.ActionLinks) adds the portal's action links."""
     t = text_for(notice.language)
     received = local_time(notice.received_at, tz)
     box = notice.mailbox + (f" ({notice.mailbox_name})" if notice.mailbox_name else "")
@@ -132,12 +141,20 @@ def render_body(notice: Notice, *, audio: str, tz: datetime.tzinfo | None) -> st
     width = max(len(label) for label, _ in rows) + 2
     lines = [t["intro"], ""] + [f"{label + colon:<{width}}{value}" for label, value in rows] + [""]
     lines.append(t[audio].format(code=listen_code(notice)))
+    if links:
+        labels = [(t["read_link"], links["read"]), (t["delete_link"], links["delete"])]
+        label_width = max(len(label) for label, _ in labels) + len(colon) + 1
+        lines.append("")
+        lines += [f"{label + colon:<{label_width}}{url}" for label, url in labels]
+        lines.append(t["links_note"].format(days=link_days))
     return "\n".join(lines) + "\n"
 
 
 def build_email(notice: Notice, *, sender: str, recipient: str, now: float, audio: bytes | None,
-                gone: bool = False, tz: datetime.tzinfo | None = None) -> EmailMessage:
-    """The complete MIME message: UTF-8 text part, plus the WAV when `audio` is given."""
+                gone: bool = False, tz: datetime.tzinfo | None = None,
+                links: Mapping[str, str] | None = None, link_days: int = 14) -> EmailMessage:
+    """The complete MIME message: UTF-8 text part (with the action links when given), plus the WAV when
+    `audio` is given."""
     msg = EmailMessage()
     msg["Subject"] = render_subject(notice)
     msg["From"] = sender
@@ -148,7 +165,7 @@ def build_email(notice: Notice, *, sender: str, recipient: str, now: float, audi
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to the box
     msg["X-Auto-Response-Suppress"] = "All"
     kind = "attached" if audio is not None else ("gone" if gone else "notice")
-    body = render_body(notice, audio=kind, tz=tz)
+    body = render_body(notice, audio=kind, tz=tz, links=links, link_days=link_days)
     # quoted-printable keeps the mail 7-bit clean: no reliance on the server's 8BITMIME
     msg.set_content(body, charset="utf-8", cte="7bit" if body.isascii() else "quoted-printable")
     if audio is not None:

@@ -11,6 +11,9 @@ out is announced by a notice without audio.
 SMS: a rule's 'sms' action POSTs {"to": <number>, "text": <one line>} as JSON to the settings key
 `sms.webhook_url` (http/https; optional bearer token in `sms.webhook_token`); the number is the setting
 `sms.number.<mailbox>`. It rides the same queue and back-off (channel 'sms').
+
+A mail about a message still in the mailbox carries "Mark as read" and "Delete" links to the web portal
+(links.py) unless `voicemail.email_links` is off or the portal's address is unknown.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from appliance.store.extensions import validate_email
 from appliance.store.settings import SettingsStore
 from appliance.store.smtp import SmtpSettings, load_smtp
 
+from . import box_settings, links
 from .mail_templates import LANGUAGES, Notice, build_email, render_sms
 from .outbox import OutboxQueue, OutboxRow, QueuedItem, RetryPolicy
 from .smtp_client import DEFAULT_TIMEOUT, DeliveryError, SmtpSession, SmtpTransport, WebhookTransport
@@ -68,7 +72,8 @@ class EmailOutbox:
 
     `verify_tls=False` accepts any server certificate (self-signed office mail servers, tests); it is
     deliberately a constructor argument, not a setting. `transport`/`webhook` replace the real senders
-    (unit tests); `tz` is the zone mails show times in (None: the host's local zone).
+    (unit tests); `tz` is the zone mails show times in (None: the host's local zone); `guess_url` finds
+    the portal's address when the setting web.public_url is empty.
     """
 
     def __init__(self, database_path: str | os.PathLike[str], voicemail_root: str | os.PathLike[str], *,
@@ -78,7 +83,8 @@ class EmailOutbox:
                  on_sent: Callable[[dict[str, Any]], None] | None = None,
                  verify_tls: bool = True, smtp_timeout: float = DEFAULT_TIMEOUT,
                  transport: SmtpTransport | None = None, webhook: WebhookTransport | None = None,
-                 tz: datetime.tzinfo | None = None, poll_interval: float = 30.0) -> None:
+                 tz: datetime.tzinfo | None = None, poll_interval: float = 30.0,
+                 guess_url: Callable[[], str | None] = links.guess_public_url) -> None:
         self._path = database_path
         self._root = Path(voicemail_root)
         self._clock = clock
@@ -88,6 +94,7 @@ class EmailOutbox:
         self._webhook = webhook or WebhookTransport(timeout=min(smtp_timeout, 15.0), verify_tls=verify_tls)
         self._tz = tz
         self._poll = poll_interval
+        self._guess_url = guess_url
         self._incoming: queue.SimpleQueue[QueuedItem] = queue.SimpleQueue()
         self._backlog: list[QueuedItem] = []  # taken from _incoming, not yet committed
         self._wakeup = threading.Event()
@@ -245,6 +252,7 @@ class EmailOutbox:
             out.retry_now(self._clock())
         rows = out.due(self._clock(), longest_wait=self._policy.longest)
         smtp = load_smtp(settings) if any(r.channel == "email" for r in rows) else SmtpSettings()
+        linker = self._action_links(db, settings) if smtp.configured else None
         blocked: set[str] = set()
         server_down: str | None = None  # a connection-level failure: applies to the pass's other e-mails
         session: SmtpSession | None = None
@@ -262,7 +270,7 @@ class EmailOutbox:
                         elif server_down is not None:
                             self._failed(out, row, DeliveryError(server_down))
                         else:
-                            session = self._send_email(out, store, row, smtp, session)
+                            session = self._send_email(out, store, row, smtp, session, linker)
                     elif not self._send_sms(out, settings, row):
                         blocked.add("sms")
                 except _ServerDown as down:
@@ -291,13 +299,40 @@ class EmailOutbox:
             log.warning("voicemail notifications (%s) wait: %s", channel, why)
         return ok
 
+    def _action_links(self, db: Database, settings: SettingsStore) -> links.ActionLinks | None:
+        """What makes the mails' "Mark as read"/"Delete" links this pass, or None (off, or no portal address)."""
+        try:
+            if not box_settings.load(settings).email_links:
+                return None
+            base = links.portal_url(settings, self._guess_url)
+            if base is None:
+                if "links" not in self._warned:
+                    self._warned.add("links")
+                    log.info("voicemail e-mails go without action links: the portal's address is unknown "
+                             "(setting %s)", links.PUBLIC_URL)
+                return None
+            key, made = links.ensure_key(db)
+            if made:  # our own write to the settings table is no configuration change to react to
+                self._settings_version = settings.version()
+            return links.ActionLinks(base, key)
+        except Exception:  # the mail matters more than its links
+            log.exception("voicemail outbox: cannot make the e-mail action links; sending without them")
+            return None
+
     def _send_email(self, out: OutboxQueue, store: VoicemailStore, row: OutboxRow, smtp: SmtpSettings,
-                    session: SmtpSession | None) -> SmtpSession | None:
+                    session: SmtpSession | None, linker: links.ActionLinks | None = None) -> SmtpSession | None:
         """Send one row over `session` (opened if None); returns the session still usable, if any."""
         notice = _notice(row)
         audio, gone = self._audio(store, row, notice)
+        urls = None
+        if linker is not None and row.message_uid and not gone:
+            try:
+                urls = linker.for_message(row.message_uid, self._clock())
+            except ValueError as err:  # a uid no link can carry: the mail goes without links
+                log.warning("voicemail e-mail %d: no action links (%s)", row.id, err)
         message = build_email(notice, sender=smtp.from_address, recipient=row.recipient, now=self._clock(),
-                              audio=audio, gone=gone, tz=self._tz)
+                              audio=audio, gone=gone, tz=self._tz, links=urls,
+                              link_days=linker.days if linker else links.LIFETIME // 86400)
         if session is None:
             try:
                 session = self._transport.session(smtp, on_connecting=self._connecting)
