@@ -236,6 +236,7 @@ def _certificate_names(config: Any) -> list[str]:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    """Database, certificate and web admin password; every step idempotent (first boot re-runs it)."""
     from appliance.datadir import DataDir  # noqa: PLC0415
 
     datadir = DataDir(args.data)
@@ -243,10 +244,33 @@ def _cmd_init(args: argparse.Namespace) -> int:
     config, demos = _prepare(datadir, {"data_dir": args.data})
     print(f"data directory {datadir.path} is ready")
     print(f"  database      {datadir.database_path}")
-    print(f"  certificate   {datadir.tls_cert_path}")
+    print(f"  certificate   {datadir.tls_cert_path}", flush=True)
+    if not _ensure_admin_password(datadir):
+        print("  web admin     user admin (password set earlier; the serial console can reset it)")
     if demos:
         print(_credentials(demos))
     return EXIT_OK
+
+
+def _ensure_admin_password(datadir: Any) -> bool:
+    """Make the web admin password if there is none, shown on stdout before it is stored; True if made.
+
+    At first boot stdout is the serial console (S02firstboot keeps it out of the log files), so the
+    installer reads it there, and the web UI's first start finds a password and prints none.
+    """
+    from appliance.store import open_database  # noqa: PLC0415
+    from appliance.webui.firststart import ensure_admin_password  # noqa: PLC0415
+
+    db = open_database(datadir.database_path)
+    try:
+        return ensure_admin_password(db, show=_show_admin_password) is not None
+    finally:
+        db.close()
+
+
+def _show_admin_password(password: str) -> None:
+    # flushed before the password is committed: one killed in between was never stored
+    print(f"  web admin     user admin, password {password}   (shown only now: write it down)", flush=True)
 
 
 def _server_addresses(bind: str) -> list[str]:

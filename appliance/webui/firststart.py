@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import TextIO
 
 from sqlite_utils import Database
@@ -33,14 +34,21 @@ def ensure_secret_key(db: Database) -> str:
     return key
 
 
-def ensure_admin_password(db: Database) -> str | None:
-    """Set a random admin password when none is stored; return it (to be shown once) or None."""
+def ensure_admin_password(db: Database, *, show: Callable[[str], None] | None = None) -> str | None:
+    """Set a random admin password when none is stored; return it (to be shown once) or None.
+
+    `show`, when given, is called with the new password before the transaction commits: a process
+    killed before it was shown stores nothing, and the next run makes (and shows) another one, so the
+    password last shown is always the one that works (`appliance init` at first boot relies on this).
+    """
     settings = SettingsStore(db)
     with transaction(db):
         if settings.get(ADMIN_PASSWORD_KEY):
             return None
         password = generate_password(12)
         settings.set(ADMIN_PASSWORD_KEY, hash_password(password))
+        if show is not None:
+            show(password)
     return password
 
 

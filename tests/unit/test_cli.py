@@ -174,6 +174,72 @@ def test_domain_errors_exit_1_with_their_message(
 # -- talking to a running daemon ------------------------------------------------------------------------
 
 
+# -- the web admin password is made by init, shown once ---------------------------------------------------
+
+
+def _admin_hash(data: Path) -> str | None:
+    db = open_database(data / "pbx.sqlite3")
+    try:
+        return SettingsStore(db).get("web.admin_password_hash")
+    finally:
+        db.close()
+
+
+def _shown_password(out: str) -> str:
+    import re
+
+    [password] = re.findall(r"web admin +user admin, password (\S+)", out)
+    return password
+
+
+def test_init_makes_the_web_admin_password_and_prints_it_once(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.passwords import verify_password
+
+    assert main(["init", "--data", str(data)]) == 0
+    password = _shown_password(capsys.readouterr().out)
+    assert verify_password(password, _admin_hash(data))
+
+    assert main(["init", "--data", str(data)]) == 0  # first boot again after a firmware update
+    out = capsys.readouterr().out
+    assert password not in out and "password set earlier" in out
+    assert verify_password(password, _admin_hash(data))
+
+
+def test_the_web_ui_started_after_init_prints_no_second_password(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from appliance.passwords import verify_password
+    from appliance.webui import create_app
+
+    assert main(["init", "--data", str(data)]) == 0
+    password = _shown_password(capsys.readouterr().out)
+    create_app({"DATA_DIR": str(data)})  # what each gunicorn worker of `appliance web` does
+    assert "password" not in capsys.readouterr().out
+    assert verify_password(password, _admin_hash(data))
+
+
+def test_init_killed_while_showing_the_password_stores_none_and_the_rerun_shows_the_one_that_works(
+    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance import cli
+    from appliance.passwords import verify_password
+
+    shown: list[str] = []
+
+    def power_cut(password: str) -> None:
+        shown.append(password)
+        raise KeyboardInterrupt  # the process dies after printing, before the password is committed
+
+    monkeypatch.setattr(cli, "_show_admin_password", power_cut)
+    assert main(["init", "--data", str(data)]) == 130
+    assert _admin_hash(data) is None
+    monkeypatch.undo()
+
+    assert main(["init", "--data", str(data)]) == 0
+    password = _shown_password(capsys.readouterr().out)
+    assert password != shown[0] and verify_password(password, _admin_hash(data))
+
+
 class FakeDaemon:
     """A control server in a background thread, recording the commands it receives."""
 

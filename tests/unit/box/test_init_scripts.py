@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -49,6 +50,8 @@ run | console | web)
 init)
 	if [ "${FAKE_BLOCK:-}" = init ]; then touch "$FAKE_DIR/blocked"; sleep 60; fi
 	[ -e "$FAKE_DIR/init-fails" ] && exit 1
+	echo "appliance init: diagnostics go to stderr" >&2
+	[ -e "$3/appliance.db" ] || echo "  web admin     user admin, password fake-pw-$$"
 	mkdir -p "$3/tls" && echo db >"$3/appliance.db" && echo cert >"$3/tls/server.crt"
 	;;
 *) echo "appliance: unknown command $1" >&2; exit 2 ;;
@@ -444,6 +447,74 @@ def test_failed_init_leaves_no_marker_and_is_retried(box: Box) -> None:
     (box.fake / "init-fails").unlink()
     assert box.script("S02firstboot", "start").returncode == 0
     assert (box.data / ".pbx" / "initialised").exists()
+
+
+def _files_containing(root: Path, text: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and text in p.read_text(errors="replace")]
+
+
+def test_first_boot_shows_the_admin_password_on_the_console_and_in_no_log_file(box: Box) -> None:
+    result = box.script("S02firstboot", "start")
+
+    assert result.returncode == 0, result.stdout
+    [line] = [line for line in result.stdout.splitlines() if "web admin" in line]
+    password = line.split("password ")[1]
+    assert _files_containing(box.data, password) == [] and _files_containing(box.run_dir, password) == []
+    assert "diagnostics go to stderr" in (box.data / "logs" / "firstboot.log").read_text()
+    (box.root / "etc" / "pbx" / "version").write_text("10.0.0+new qemu_aarch64_virt\n")
+    assert "password" not in box.script("S02firstboot", "start").stdout  # init again, no second password
+
+
+#: `appliance` as the box runs it (this checkout's CLI); with KILL_AFTER_SHOWING set, the process dies the way a
+#: power cut would kill it, right after the password reached the console and before it was stored.
+REAL_APPLIANCE = f"""#!/bin/sh
+exec {sys.executable} -c '
+import os, signal, sys
+import appliance.cli as cli
+show = cli._show_admin_password
+def show_then_die(password):
+    show(password)
+    os.kill(os.getpid(), signal.SIGKILL)
+if os.environ.get("KILL_AFTER_SHOWING"):
+    cli._show_admin_password = show_then_die
+sys.exit(cli.main(sys.argv[1:]))
+' "$@"
+"""
+
+
+def _admin_password_hash(data: Path) -> str | None:
+    from appliance.store import SettingsStore, open_database
+
+    db = open_database(data / "pbx.sqlite3")
+    try:
+        return SettingsStore(db).get("web.admin_password_hash")
+    finally:
+        db.close()
+
+
+def _password_shown(stdout: str) -> str:
+    [password] = re.findall(r"web admin +user admin, password (\S+)", stdout)
+    return password
+
+
+def test_first_boot_cut_after_showing_the_password_shows_the_working_one_on_the_next_boot(box: Box) -> None:
+    from appliance.passwords import verify_password
+
+    (box.bin / "appliance").write_text(REAL_APPLIANCE)
+    cut = box.script("S02firstboot", "start", timeout=120, KILL_AFTER_SHOWING="1")
+    assert cut.returncode == 1 and not (box.data / ".pbx" / "initialised").exists()
+    lost = _password_shown(cut.stdout)
+    assert _admin_password_hash(box.data) is None  # shown, but never stored: it cannot work
+
+    reboot = box.script("S02firstboot", "start", timeout=120)
+
+    assert reboot.returncode == 0, reboot.stdout
+    password = _password_shown(reboot.stdout)
+    assert password != lost and verify_password(password, _admin_password_hash(box.data) or "")
+    assert _files_containing(box.data, password) == []
+    (box.root / "etc" / "pbx" / "version").write_text("10.0.0+new qemu_aarch64_virt\n")
+    again = box.script("S02firstboot", "start", timeout=120)
+    assert again.returncode == 0 and "password set earlier" in again.stdout and password not in again.stdout
 
 
 def device_env(box: Box) -> dict[str, str]:
