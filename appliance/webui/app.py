@@ -48,6 +48,7 @@ _BLUEPRINTS = (
     "appliance.webui.views.calllogs",
     "appliance.webui.views.voicemail",
     "appliance.webui.views.voicemail_options",
+    "appliance.webui.views.voicemail_links",
     "appliance.webui.views.features",
     "appliance.webui.views.settings",
     "appliance.webui.views.admin_extensions",
