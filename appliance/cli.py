@@ -539,20 +539,38 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"appliance: error: pbxd refused status: {reply.get('error', 'no reason given')}",
               file=sys.stderr)
         return EXIT_FAILED
-    print(format_status(reply))
+    import datetime as dt  # noqa: PLC0415
+
+    # the adapter reads the wall clock once: the RTC's drift is shown against it
+    print(_encodable(format_status(reply, now=dt.datetime.now(dt.timezone.utc)), sys.stdout))
     return EXIT_OK
 
 
-def format_status(reply: Mapping[str, Any]) -> str:
-    """Render a status reply: scalars, then objects as `key: a=1, b=2`, then every list as a table
+def _encodable(text: str, stream: Any) -> str:
+    """'°C' becomes ' C' on a stream that cannot encode it (a C-locale terminal without UTF-8)."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return text.replace(" °C", " C").encode("ascii", "replace").decode("ascii")
+    return text
+
+
+def format_status(reply: Mapping[str, Any], *, now: Any = None) -> str:
+    """Render a status reply: scalars, then objects as `key: a=1, b=2`, then board health as readable
+    lines (`now`, an aware UTC datetime, gives the RTC's drift), then every list as a table
     (registrations and calls always, saying "none" when empty)."""
+    from appliance.health.report import health_lines  # noqa: PLC0415
+
     fields = {k: v for k, v in reply.items() if k not in ("ok", "id")}
+    health = fields.pop("health", None)
     lines = [f"{key}: {_cell(value)}" for key, value in fields.items() if not isinstance(value, (list, dict))]
     lines += [
         f"{key}: " + ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
         for key, value in fields.items()
         if isinstance(value, dict)
     ]
+    if isinstance(health, dict):
+        lines += ["Board health:", *health_lines(health, now)]
     lists = [k for k, v in fields.items() if isinstance(v, list) and k not in _SECTION_COLUMNS]
     sections = [*_SECTION_COLUMNS, *lists]
     for key in sections:

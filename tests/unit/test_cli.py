@@ -304,6 +304,33 @@ def test_status_prints_registrations_and_calls(initialised: Path, capsys: pytest
     assert "Calls: none" in out
 
 
+def test_status_prints_board_health_readably(initialised: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    health = {
+        "temperature": {"state": "ok", "celsius": 41.5, "detail": ""},
+        "rtc": {"state": "ok", "time": "2025-01-02T03:04:05", "oscillator_stopped": False, "celsius": 40.25,
+                "detail": ""},
+    }
+    with FakeDaemon(DataDir(initialised).control_socket_path, {**STATUS, "health": health}):
+        assert main(["status", "--data", str(initialised)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    block = lines[lines.index("Board health:") + 1 : lines.index("Board health:") + 3]
+    assert block[0] == "  temperature  41.5 °C"
+    # the fake's RTC is far in the past: the drift against this host's clock is spelled out
+    assert block[1].startswith("  RTC          2025-01-02 03:04:05 UTC, ")
+    assert "behind the system clock" in block[1] and "battery ok" in block[1]
+    assert '"celsius"' not in out
+
+
+def test_status_degrees_fall_back_to_ascii_on_a_terminal_that_cannot_show_them() -> None:
+    import io
+
+    from appliance.cli import _encodable
+
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    assert _encodable("  temperature  41.5 °C", stream) == "  temperature  41.5 C"
+
+
 def test_status_without_a_daemon_says_so_and_exits_1(initialised: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--data", str(initialised)]) == 1
     err = capsys.readouterr().err

@@ -216,8 +216,9 @@ def test_appliance_status_prints_temperature_and_rtc(
     capsys.readouterr()
     with FakeDaemon(DataDir(data).control_socket_path, {**STATUS, "health": _read_health()}):
         assert main(["status", "--data", str(data)]) == 0
-    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("health:")]
-    assert '"celsius":41.5' in line and '"time":"2025-01-02T03:04:05"' in line
+    out = capsys.readouterr().out
+    assert "  temperature  41.5 °C" in out
+    assert "  RTC          2025-01-02 03:04:05 UTC, " in out and "battery ok" in out
 
 
 def test_console_status_lines_come_from_the_i2c_chips(i2c_bus: list[int], tmp_path: Path) -> None:
