@@ -91,12 +91,14 @@ def test_star_one_again_stops_the_recording(pbx_factory, phone_factory):
     call, incoming, alice, bob = answered_call(pbx, phone_factory)
     time.sleep(0.3)
     incoming.send_dtmf("*1")  # the callee may start it too
-    time.sleep(0.5)
+    assert call.wait_dtmf(2, 5) == "*1"  # the box has seen them by now (it relays them)
+    time.sleep(0.2)
     incoming.play_tone(1600)
     time.sleep(1.5)
     incoming.stop_tone()
     incoming.send_dtmf("*1")
-    time.sleep(0.5)
+    assert call.wait_dtmf(2, 5) == "*1"
+    time.sleep(0.2)
     incoming.play_tone(1000)  # after the second *1: not recorded
     time.sleep(1.5)
     call.hangup()
