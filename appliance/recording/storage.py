@@ -11,6 +11,7 @@ that owned them has no CDR to point at a salvaged file, so `remove_stale_parts` 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
@@ -35,14 +36,14 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z+]+")
 
 def call_uid(start: float, caller: str, callee: str, token: str) -> str:
     """A file-name-safe unique name for one call's recording: UTC start time, parties, a random token."""
-    stamp = datetime.datetime.fromtimestamp(start, datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.datetime.fromtimestamp(start, datetime.UTC).strftime("%Y%m%d-%H%M%S")
     parties = "-".join(_UNSAFE.sub("_", p)[:32] or "_" for p in (caller, callee))
     return f"{stamp}-{parties}-{token}"
 
 
 def recording_relpath(start: float, uid: str) -> PurePosixPath:
     """`YYYY/MM/<uid>.wav` (UTC month of the call's start), relative to the recordings directory."""
-    day = datetime.datetime.fromtimestamp(start, datetime.timezone.utc)
+    day = datetime.datetime.fromtimestamp(start, datetime.UTC)
     return PurePosixPath(f"{day:%Y}", f"{day:%m}", f"{uid}.wav")
 
 
@@ -101,9 +102,9 @@ def assemble(segments: Sequence[Sequence[Path]], target: Path, min_samples: int 
 
 
 def _mix_into(writer: WavWriter, parts: Sequence[Path], regions: Sequence[tuple[int, int]], length: int) -> None:
-    files = [open(p, "rb") if n else None for p, (_, n) in zip(parts, regions)]
     left = [n for _, n in regions]
-    try:
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(open(p, "rb")) if n else None for p, (_, n) in zip(parts, regions)]
         for f, (offset, _) in zip(files, regions):
             if f is not None:
                 f.seek(offset)
@@ -119,10 +120,6 @@ def _mix_into(writer: WavWriter, parts: Sequence[Path], regions: Sequence[tuple[
             np.minimum(acc, 32767, out=acc)
             np.maximum(acc, -32768, out=acc)
             writer.write(acc.astype(np.int16))
-    finally:
-        for f in files:
-            if f is not None:
-                f.close()
 
 
 def _data_region(path: Path) -> tuple[int, int]:

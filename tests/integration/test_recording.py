@@ -47,7 +47,7 @@ def wav_seconds(path: Path) -> float:
 
 def test_every_call_of_an_extension_with_record_calls_is_recorded_with_both_parties(pbx_factory, phone_factory):
     pbx = recorded_pbx(pbx_factory, record_calls=True)
-    call, incoming, alice, bob = answered_call(pbx, phone_factory)
+    call, incoming, _, _ = answered_call(pbx, phone_factory)
     call.play_tone(1000)
     incoming.play_tone(1600)
     time.sleep(3.0)
@@ -67,7 +67,7 @@ def test_every_call_of_an_extension_with_record_calls_is_recorded_with_both_part
 @pytest.mark.parametrize("method", ["rfc2833", "info"])
 def test_star_one_during_a_call_records_from_then_on(pbx_factory, phone_factory, method):
     pbx = recorded_pbx(pbx_factory)
-    call, incoming, alice, bob = answered_call(pbx, phone_factory)
+    call, incoming, _, _ = answered_call(pbx, phone_factory)
     time.sleep(0.3)
     call.play_tone(700)  # said before *1: not in the recording
     time.sleep(1.5)
@@ -88,7 +88,7 @@ def test_star_one_during_a_call_records_from_then_on(pbx_factory, phone_factory,
 
 def test_star_one_again_stops_the_recording(pbx_factory, phone_factory):
     pbx = recorded_pbx(pbx_factory)
-    call, incoming, alice, bob = answered_call(pbx, phone_factory)
+    call, incoming, _, _ = answered_call(pbx, phone_factory)
     time.sleep(0.3)
     incoming.send_dtmf("*1")  # the callee may start it too
     assert call.wait_dtmf(2, 5) == "*1"  # the box has seen them by now (it relays them)
@@ -111,7 +111,7 @@ def test_star_one_again_stops_the_recording(pbx_factory, phone_factory):
 
 def test_without_record_calls_or_star_one_nothing_is_recorded(pbx_factory, phone_factory):
     pbx = recorded_pbx(pbx_factory)
-    call, incoming, alice, bob = answered_call(pbx, phone_factory)
+    call, incoming, _, _ = answered_call(pbx, phone_factory)
     call.play_tone(1000)
     time.sleep(1.5)
     call.hangup()
@@ -126,7 +126,7 @@ def test_no_recording_starts_below_the_free_space_cap(pbx_factory, phone_factory
     pbx.set_extension("2001", record_calls=True)
     pbx.set_setting("recording.min_free_mb", 1 << 40)  # a cap no disk meets
     pbx.start()
-    call, incoming, alice, bob = answered_call(pbx, phone_factory)
+    call, incoming, _, _ = answered_call(pbx, phone_factory)
     time.sleep(1.0)
     call.hangup()
     incoming.wait_disconnected(5)
@@ -139,7 +139,7 @@ def test_the_call_log_plays_the_recording_to_the_parties(pbx_factory, phone_fact
     from tests.unit.webui.conftest import Client
 
     pbx = recorded_pbx(pbx_factory, record_calls=True)
-    call, incoming, alice, bob = answered_call(pbx, phone_factory)
+    call, incoming, _, _ = answered_call(pbx, phone_factory)
     call.play_tone(1000)
     time.sleep(1.5)
     call.hangup()

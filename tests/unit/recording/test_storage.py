@@ -9,7 +9,13 @@ import numpy as np
 
 from appliance.media.wav import parse_wav, write_wav_atomic
 from appliance.recording import storage
-from appliance.recording.storage import assemble, call_uid, part_path, recording_relpath, remove_stale_parts
+from appliance.recording.storage import (
+    assemble,
+    call_uid,
+    part_path,
+    recording_relpath,
+    remove_stale_parts,
+)
 from tests import audio
 
 START = 1_717_243_200.0  # 2024-06-01 12:00:00 UTC
