@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import tomllib
+import zlib
 from pathlib import Path
 
 import pytest
@@ -355,7 +356,7 @@ def test_disk_layout_has_boot_two_root_slots_and_data(board: str) -> None:
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
 def test_board_directory_has_its_scripts_and_fragments(board: str) -> None:
-    for name in ("genimage.cfg", "post-build.sh", "post-image.sh", "linux.fragment", "uboot.fragment"):
+    for name in ("genimage.cfg", "post-build.sh", "post-image.sh", "linux.fragment", "uboot.fragment", "uboot-env.txt"):
         path = BOARDS[board] / name
         assert path.is_file(), path
         if name.endswith(".sh"):
@@ -383,6 +384,77 @@ def test_linux_and_u_boot_agree_on_where_the_environment_is() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert lines == [[f"/boot/{env_file.group(1)}", "0x0000", size.group(1)]]
+
+
+#: Variables boot.cmd reads that U-Boot's board code sets at run time when the environment lacks them
+#: (rpi.c: fdt_addr = the device tree the Pi firmware loaded, with its overlays applied).
+SET_AT_RUN_TIME = {"raspberrypi4_64": {"fdt_addr"}, "qemu_aarch64_virt": set()}
+
+
+def uboot_fragment(board: str) -> dict[str, str]:
+    """CONFIG_* of the common and the board's U-Boot fragments (the board's win)."""
+    values = {}
+    for path in (BOARD / "common" / "uboot.fragment", BOARDS[board] / "uboot.fragment"):
+        for name, value in re.findall(r"^(CONFIG_\w+)=(.*)$", path.read_text(), re.MULTILINE):
+            values[name] = value.strip('"')
+    return values
+
+
+def uboot_env(board: str) -> dict[str, str]:
+    """The board's default environment; mkenvimage's input is plain name=value lines."""
+    lines = (BOARDS[board] / "uboot-env.txt").read_text().splitlines()
+    # no comment or blank lines: mkenvimage keeps a '#' line at the very start of the file as a variable
+    assert all(re.match(r"^[A-Za-z_][\w.]*=", line) for line in lines), lines
+    return dict(line.split("=", 1) for line in lines)
+
+
+def mkenvimage(env: dict[str, str], size: int) -> bytes:
+    """What mkenvimage makes of it (non-redundant): CRC32, then name=value NUL-separated, NUL-padded."""
+    data = b"".join(f"{name}={value}".encode() + b"\0" for name, value in env.items()) + b"\0"
+    assert len(data) <= size - 4, f"the environment needs {len(data)} bytes, more than {size - 4}"
+    data = data.ljust(size - 4, b"\0")
+    return zlib.crc32(data).to_bytes(4, "little") + data
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_the_board_ships_a_default_u_boot_environment_built_by_buildroot(board: str) -> None:
+    config = defconfig(board)
+    fragment = uboot_fragment(board)
+    board_dir = f"{EXTERNAL_VAR}/../{BOARDS[board].relative_to(REPO)}"
+    assert config["BR2_PACKAGE_HOST_UBOOT_TOOLS"] == config["BR2_PACKAGE_HOST_UBOOT_TOOLS_ENVIMAGE"] == "y"
+    assert config["BR2_PACKAGE_HOST_UBOOT_TOOLS_ENVIMAGE_SOURCE"] == f"{board_dir}/uboot-env.txt"
+    # the same size for mkenvimage, U-Boot and fw_setenv, and one copy (fw_env.config names one)
+    assert int(config["BR2_PACKAGE_HOST_UBOOT_TOOLS_ENVIMAGE_SIZE"], 16) == int(fragment["CONFIG_ENV_SIZE"], 16)
+    assert config.get("BR2_PACKAGE_HOST_UBOOT_TOOLS_ENVIMAGE_REDUNDANT", "n") == "n"
+    # Buildroot leaves it as uboot-env.bin; genimage puts it on the boot partition where U-Boot looks
+    genimage = re.sub(r"#.*", "", (BOARDS[board] / "genimage.cfg").read_text())
+    entry = re.search(r'file\s+(\S+)\s*\{\s*image\s*=\s*"uboot-env.bin"\s*\}', genimage)
+    assert entry and entry.group(1) == fragment["CONFIG_ENV_FAT_FILE"]
+    image = mkenvimage(uboot_env(board), int(fragment["CONFIG_ENV_SIZE"], 16))
+    assert len(image) == int(fragment["CONFIG_ENV_SIZE"], 16)
+
+
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_the_default_environment_boots_the_a_b_script_from_the_boot_partition(board: str) -> None:
+    env = uboot_env(board)
+    fragment = uboot_fragment(board)
+    boot = (BOARD / "common" / "boot.cmd").read_text()
+    slot_tool = (OVERLAY / "usr" / "sbin" / "pbx-slot").read_text()
+    # the counters start where boot.cmd's and pbx-slot's defaults do
+    assert env["BOOT_ORDER"] == "A B" and 'setenv BOOT_ORDER "A B"' in boot
+    attempts = re.search(r'ATTEMPTS="\$\{PBX_SLOT_ATTEMPTS:-(\d+)\}"', slot_tool).group(1)  # type: ignore[union-attr]
+    assert env["BOOT_A_LEFT"] == env["BOOT_B_LEFT"] == attempts
+    assert f"setenv BOOT_A_LEFT {attempts}" in boot
+    # bootcmd sources boot.scr from the disk and partition the environment itself lives on
+    device, _, partition = fragment["CONFIG_ENV_FAT_DEVICE_AND_PART"].partition(":")
+    assert (env["devtype"], env["devnum"]) == (fragment["CONFIG_ENV_FAT_INTERFACE"], device)
+    assert f"load ${{devtype}} ${{devnum}}:{partition} ${{scriptaddr}} boot.scr" in env["bootcmd"]
+    assert "source ${scriptaddr}" in env["bootcmd"] and env["scriptaddr"].startswith("0x")
+    # a stored environment replaces the built-in one: all that boot.cmd reads must be here or set by U-Boot
+    assigned = set(re.findall(r"(?:setenv|setexpr)\s+(\w+)", boot)) | set(re.findall(r"part uuid .* (\w+)$", boot, re.M))
+    read = set(re.findall(r"\$\{(\w+)\}", boot)) - assigned - {"s"}
+    missing = read - set(env) - SET_AT_RUN_TIME[board]
+    assert not missing, f"boot.cmd reads {sorted(missing)}, which the default environment does not set"
 
 
 @pytest.mark.parametrize("board", sorted(BOARDS))
