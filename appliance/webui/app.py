@@ -53,6 +53,7 @@ _BLUEPRINTS = (
     "appliance.webui.views.settings",
     "appliance.webui.views.admin_extensions",
     "appliance.webui.views.mailboxes",
+    "appliance.webui.views.voicemail_settings",
     "appliance.webui.views.admin",
     "appliance.webui.views.network",
 )

@@ -47,6 +47,7 @@ SECTIONS = (
         NavItem("contacts.index", "Company phonebook", "contacts", {"book": "company"}),
         NavItem("calllogs.index", "Call logs", "log"),
         NavItem("mailboxes.index", "Shared mailboxes", "voicemail"),
+        NavItem("voicemail_settings.index", "Voicemail settings", "voicemail"),
         NavItem("trunks.index", "Trunks", "trunk"),
         NavItem("routes.index", "Routes", "route"),
         NavItem("queues.index", "Queues and groups", "queue"),
