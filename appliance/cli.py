@@ -542,7 +542,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     import datetime as dt  # noqa: PLC0415
 
     # the adapter reads the wall clock once: the RTC's drift is shown against it
-    print(_encodable(format_status(reply, now=dt.datetime.now(dt.timezone.utc)), sys.stdout))
+    print(_encodable(format_status(reply, now=dt.datetime.now(dt.UTC)), sys.stdout))
     return EXIT_OK
 
 

@@ -45,7 +45,7 @@ def temperature_line(reading: Mapping[str, Any]) -> str:
 
 def drift_text(rtc_time: dt.datetime, now: dt.datetime) -> str:
     """How far the RTC (naive UTC) is from the system clock (`now`, aware)."""
-    drift = (rtc_time.replace(tzinfo=dt.timezone.utc) - now).total_seconds()
+    drift = (rtc_time.replace(tzinfo=dt.UTC) - now).total_seconds()
     if abs(drift) < IN_STEP_SECONDS:
         return "in step with the system clock"
     return f"{_duration(drift)} {'ahead of' if drift > 0 else 'behind'} the system clock"

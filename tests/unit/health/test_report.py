@@ -8,7 +8,7 @@ import pytest
 
 from appliance.health.report import health_lines, rtc_line, temperature_line
 
-NOW = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 def rtc(time: str | None, state: str = "ok", stopped: bool = False, detail: str = "") -> dict:
