@@ -212,7 +212,7 @@ def mailing(tmp_path, db):
 
 
 def test_a_mail_carries_links_that_verify_against_the_boxs_key(mailing, db):
-    store, send = mailing
+    _, send = mailing
     message, body = send()
     found = {action: token for token, action in re.findall(r"https://10\.1\.2\.3/vm/((read|delete)\.\S+)", body)}
     assert set(found) == {"read", "delete"}
@@ -230,7 +230,7 @@ def test_the_configured_portal_address_is_used(mailing, db):
 
 
 def test_no_links_when_switched_off_or_when_the_address_is_unknown(mailing, db):
-    store, send = mailing
+    _, send = mailing
     _, body = send(guess=lambda: None)
     assert "/vm/" not in body and "Mark as read" not in body
     SettingsStore(db).set("voicemail.email_links", False)
