@@ -130,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--baud", type=int, default=115200, metavar="N", help="speed (default 115200)")
     console.set_defaults(handler=_cmd_console)
 
+    pin = commands.add_parser("console-pin", help="set or clear the PIN the serial console asks for")
+    pin_commands = pin.add_subparsers(dest="pin_command", required=True, metavar="ACTION")
+    pin_set = pin_commands.add_parser(
+        "set", parents=[data], help="set a new PIN, 4-8 digits, typed twice (or two lines on standard input)"
+    )
+    pin_set.set_defaults(handler=_cmd_console_pin_set)
+    pin_clear = pin_commands.add_parser("clear", parents=[data], help="remove the PIN: the console opens on ENTER")
+    pin_clear.set_defaults(handler=_cmd_console_pin_clear)
+
     network = commands.add_parser("network", help="network settings (WAN/LAN) through netlink")
     net_commands = network.add_subparsers(dest="network_command", required=True, metavar="ACTION")
     net_apply = net_commands.add_parser("apply", parents=[data], help="configure the saved settings (at boot)")
@@ -644,6 +653,55 @@ def _cmd_network_show(args: argparse.Namespace) -> int:
     finally:
         db.conn.close()
     return 0
+
+
+def _read_secret(prompt: str) -> str:
+    """From the terminal without echo; from standard input, one line each, when it is not a terminal."""
+    if sys.stdin.isatty():
+        import getpass  # noqa: PLC0415
+
+        return getpass.getpass(prompt)
+    line = sys.stdin.readline()
+    if not line:
+        raise UsageError("no PIN on standard input (give it twice, one per line)")
+    return line.rstrip("\r\n")
+
+
+def _cmd_console_pin_set(args: argparse.Namespace) -> int:
+    """The PIN is checked and typed twice before the data directory is opened; stored as a scrypt hash."""
+    from appliance.console.pin import parse_pin  # noqa: PLC0415
+    from appliance.console.services import CONSOLE_PIN_KEY  # noqa: PLC0415
+    from appliance.passwords import hash_password  # noqa: PLC0415
+    from appliance.store import SettingsStore  # noqa: PLC0415
+
+    try:
+        pin = parse_pin(_read_secret("New console PIN (4-8 digits): "))
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    if _read_secret("Type it again: ").strip() != pin:
+        raise UsageError("the two PINs differ; nothing changed")
+    db = _open_existing(args)
+    try:
+        SettingsStore(db).set(CONSOLE_PIN_KEY, hash_password(pin))
+    finally:
+        db.close()
+    print("console PIN set: the serial console asks for it before its menu")
+    return EXIT_OK
+
+
+def _cmd_console_pin_clear(args: argparse.Namespace) -> int:
+    from appliance.console.services import CONSOLE_PIN_KEY  # noqa: PLC0415
+    from appliance.store import SettingsStore  # noqa: PLC0415
+
+    db = _open_existing(args)
+    try:
+        settings = SettingsStore(db)
+        had_pin = bool(settings.get(CONSOLE_PIN_KEY))
+        settings.delete(CONSOLE_PIN_KEY)
+    finally:
+        db.close()
+    print("console PIN cleared: the serial console opens on ENTER" if had_pin else "no console PIN was set")
+    return EXIT_OK
 
 
 def _cmd_console(args: argparse.Namespace) -> int:

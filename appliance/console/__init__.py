@@ -60,9 +60,7 @@ def run_console(
         return serial.serial_for_url(args.device, baudrate=args.baud, timeout=poll_interval)
 
     def make_session() -> Session:
-        return Session(
-            Menu(services, idle_timeout=config.idle_timeout, confirm_timeout=config.confirm_timeout, pin_limiter=pins)
-        )
+        return Session(Menu(services, pin_limiter=pins))
 
     log.info("installer console on %s at %d baud", args.device, args.baud)
     serve_device(open_port, make_session, clock=clock, stop=stop, poll_interval=poll_interval)

@@ -17,9 +17,12 @@ from collections.abc import Callable
 from appliance.console.dialog import Ask, Cancelled, Flow, Reply, Step, Ui, Work
 from appliance.console.factory_reset import FactoryResetError
 from appliance.console.network_dialog import set_network
+from appliance.console.settings_dialog import console_pin, timeouts
 from appliance.console.pin import PinLimiter
 from appliance.console.services import ConsoleServices, parse_ping_target
+from appliance.console.timers import describe_seconds
 from appliance.errors import ApplianceError
+from appliance.network.model import Role
 from appliance.passwords import generate_password, hash_password, verify_password
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 WIDTH = 64
 PIN_PROMPT_TIMEOUT = 60.0
 TITLE = "IP-PBX installer console"
+SELECT_PROMPT = "Select [0-9, P, T]: "
 
 
 def format_uptime(seconds: float) -> str:
@@ -40,17 +44,10 @@ def format_uptime(seconds: float) -> str:
 class Menu:
     """The console session; see the module docstring."""
 
-    def __init__(
-        self,
-        services: ConsoleServices,
-        *,
-        idle_timeout: float = 300.0,
-        confirm_timeout: float = 60.0,
-        pin_limiter: PinLimiter | None = None,
-    ) -> None:
+    def __init__(self, services: ConsoleServices, *, pin_limiter: PinLimiter | None = None) -> None:
         self.services = services
-        self.idle_timeout = idle_timeout
-        self.confirm_timeout = confirm_timeout
+        #: setting console.idle_seconds, read again at each new session and when the installer changes it
+        self.idle_timeout = services.idle_seconds()
         self.pins = pin_limiter or PinLimiter()
         self.ui = Ui()
         self.unlocked = False
@@ -60,14 +57,16 @@ class Menu:
         self._last_input = 0.0
         self._actions: list[tuple[str, str, Callable[[float], Flow[None]]]] = [
             ("1", "Show status (version, uptime, network, health)", self._status),
-            ("2", "Set WAN network", lambda now: set_network(self.ui, self.services, "wan", self.confirm_timeout)),
-            ("3", "Set LAN network", lambda now: set_network(self.ui, self.services, "lan", self.confirm_timeout)),
+            ("2", "Set WAN network", lambda now: self._network("wan")),
+            ("3", "Set LAN network", lambda now: self._network("lan")),
             ("4", "Ping a host", self._ping),
             ("5", "Show recent log", self._log),
             ("6", "Reset web admin password", self._reset_password),
             ("7", "Restart services", self._restart),
             ("8", "Reboot", self._reboot),
             ("9", "Factory reset", self._factory_reset),
+            ("P", "Console PIN (set or clear)", lambda now: console_pin(self.ui, self.services)),
+            ("T", "Console timeouts (idle session, keeping network changes)", self._timeouts),
         ]
 
     # -- the sans-I/O surface ------------------------------------------------------------------------
@@ -129,7 +128,7 @@ class Menu:
             self._advance(lambda flow: flow.send(Reply(None, now)), now)
         elif self.unlocked and now >= self._last_input + self.idle_timeout:
             self.ui.say("")
-            self.ui.say(f"Session closed after {self.idle_timeout / 60:g} minutes without input.")
+            self.ui.say(f"Session closed after {describe_seconds(self.idle_timeout)} without input.")
             self._begin(now, unlocked=False)
         return self.ui.take()
 
@@ -142,6 +141,7 @@ class Menu:
             except Exception:  # noqa: BLE001 - a failing cleanup must not keep the console down
                 log.exception("closing the console session failed")
         self._last_input = now
+        self.idle_timeout = self.services.idle_seconds()
         self._flow = self._session(start_unlocked=unlocked)
         self._advance(lambda flow: next(flow), now)
 
@@ -217,15 +217,15 @@ class Menu:
         while True:
             self.ui.write(self._menu_text())
             try:
-                reply = yield Ask("Select [0-9]: ")
+                reply = yield Ask(SELECT_PROMPT)
                 choice = (reply.text or "").strip()
                 if choice == "0":
                     self.ui.say("Console locked.")
                     return
-                action = next((act for key, _, act in self._actions if key == choice), None)
+                action = next((act for key, _, act in self._actions if key == choice.upper()), None)
                 if action is None:
                     if choice:
-                        self.ui.say(f"Unknown choice '{choice[:10]}': type a number from 0 to 9.")
+                        self.ui.say(f"Unknown choice '{choice[:10]}': type a number from 0 to 9, P or T.")
                     continue
                 yield from action(reply.now)
             except Cancelled:
@@ -251,6 +251,15 @@ class Menu:
         for line in _guard_lines(self.services.health_lines):
             say(f"  {line}")
         yield from self.ui.pause()
+
+    def _network(self, role: Role) -> Flow[None]:
+        # read when the dialog starts: the web admin's page counts down from the same setting
+        yield from set_network(self.ui, self.services, role, self.services.confirm_seconds())
+
+    def _timeouts(self, now: float) -> Flow[None]:
+        idle = yield from timeouts(self.ui, self.services)
+        if idle is not None:
+            self.idle_timeout = idle
 
     def _ping(self, now: float) -> Flow[None]:
         target = yield from self.ui.ask_value(

@@ -35,3 +35,17 @@ class PinLimiter:
     def success(self) -> None:
         self.failures = 0
         self._locked_until = 0.0
+
+
+PIN_DIGITS = (4, 8)
+
+
+def parse_pin(text: str) -> str:
+    """A console PIN as typed: 4 to 8 digits (what a keypad-style prompt on a UART can take)."""
+    value = text.strip()
+    low, high = PIN_DIGITS
+    if not value.isdigit() or not value.isascii():
+        raise ValueError(f"the PIN must be {low} to {high} digits, nothing else")
+    if not low <= len(value) <= high:
+        raise ValueError(f"the PIN must be {low} to {high} digits, not {len(value)}")
+    return value

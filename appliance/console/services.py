@@ -20,8 +20,10 @@ from typing import Any, Protocol
 
 import appliance
 from appliance.console import factory_reset as reset
+from appliance.console import timers
 from appliance.errors import ApplianceError
 from appliance.firmware import RELEASE_FILE, read_release
+from appliance.limits import SecondsSetting
 from appliance.network import ApplyResult, NetworkManager, NetworkSettings, link_statuses, parse_ipv4
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,10 @@ class ConsoleServices(Protocol):
     def revert_network(self) -> None: ...
     def ping(self, target: str) -> PingResult: ...
     def console_pin_hash(self) -> str | None: ...
+    def set_console_pin_hash(self, encoded: str | None) -> None: ...
+    def idle_seconds(self) -> float: ...
+    def confirm_seconds(self) -> float: ...
+    def set_timers(self, idle_seconds: float, confirm_seconds: float) -> None: ...
     def set_admin_password_hash(self, encoded: str) -> None: ...
     def restart_services(self) -> list[str]: ...
     def reboot(self) -> None: ...
@@ -80,8 +86,6 @@ class ConsoleConfig:
     """Console behaviour and the box commands it runs; every field has the box's default."""
 
     data_dir: Path
-    idle_timeout: float = 300.0
-    confirm_timeout: float = 60.0
     service_scripts: tuple[str, ...] = ("/etc/init.d/S??pbxd", "/etc/init.d/S??webui")
     reboot_command: tuple[str, ...] = ("reboot",)
     #: "{data}" is replaced by the data directory
@@ -209,6 +213,30 @@ class BoxServices:
     def console_pin_hash(self) -> str | None:
         value = self.settings.get(CONSOLE_PIN_KEY)
         return value if isinstance(value, str) and value else None
+
+    def set_console_pin_hash(self, encoded: str | None) -> None:
+        """Store a new PIN hash, or None: no PIN (the locked prompt opens on ENTER)."""
+        self.settings.set(CONSOLE_PIN_KEY, encoded)
+
+    def _seconds(self, setting: SecondsSetting) -> float:
+        try:
+            return setting.read(self.settings.get(setting.key))
+        except Exception as err:  # noqa: BLE001 - a timer must never keep the console from running
+            log.warning("reading %s failed (%s); using %g s", setting.key, err, setting.default)
+            return setting.default
+
+    def idle_seconds(self) -> float:
+        """Setting console.idle_seconds (30-3600 s, default 300)."""
+        return self._seconds(timers.IDLE)
+
+    def confirm_seconds(self) -> float:
+        """Setting network.confirm_seconds, shared with the web admin's network page (1-3600 s, default 120)."""
+        return self._seconds(timers.CONFIRM)
+
+    def set_timers(self, idle_seconds: float, confirm_seconds: float) -> None:
+        """Store both timers (checked against their bounds first: ValueError names the wrong one)."""
+        self.settings.set(timers.IDLE.key, timers.IDLE.check(idle_seconds))
+        self.settings.set(timers.CONFIRM.key, timers.CONFIRM.check(confirm_seconds))
 
     def set_admin_password_hash(self, encoded: str) -> None:
         self.settings.set(ADMIN_PASSWORD_KEY, encoded)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from appliance.limits import SecondsSetting
 from appliance.network.apply import ApplyResult, configure
 from appliance.network.context import RESOLV_CONF_ENV, RUN_DIR_ENV, NetContext, context_from_env
 from appliance.network.exceptions import NetworkError
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 CONFIRM_KEY = "network.confirm_seconds"
 DEFAULT_CONFIRM_SECONDS = 120.0
 CONFIRM_LIMITS = (1.0, 3600.0)
+#: the same key and bounds for the console's network dialog and anything that sets it
+CONFIRM = SecondsSetting(CONFIRM_KEY, DEFAULT_CONFIRM_SECONDS, *CONFIRM_LIMITS, "the time to keep a network change")
 #: the page answering "apply" should reach the browser before the address it came through moves
 START_DELAY = 2.0
 MARKER = "web-pending.json"
@@ -233,18 +236,7 @@ class NetworkService:
         except Exception as err:  # a busy database must not stop a rollback from being armed
             log.warning("cannot read %s (%s); using %g s", CONFIRM_KEY, err, DEFAULT_CONFIRM_SECONDS)
             return DEFAULT_CONFIRM_SECONDS
-        if value is None:
-            return DEFAULT_CONFIRM_SECONDS
-        try:
-            seconds = -1.0 if isinstance(value, bool) else float(value)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        low, high = CONFIRM_LIMITS
-        if not low <= seconds <= high:
-            log.warning("setting %s=%r is not %g-%g seconds; using %g s", CONFIRM_KEY, value, low, high,
-                        DEFAULT_CONFIRM_SECONDS)
-            return DEFAULT_CONFIRM_SECONDS
-        return seconds
+        return CONFIRM.read(value)
 
     async def handle(self, cmd: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """One control command of COMMANDS; blocking parts run on threads, off pbxd's event loop."""

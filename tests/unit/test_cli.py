@@ -477,3 +477,64 @@ def test_python_dash_m_appliance_prints_help() -> None:
     assert result.returncode == 0
     for command in ("run", "init", "ext", "status", "console"):
         assert command in result.stdout
+
+
+# -- console PIN ----------------------------------------------------------------------------------------
+
+
+def _pin_hash(data: Path) -> Any:
+    db = open_database(data / "pbx.sqlite3")
+    try:
+        return SettingsStore(db).get("console.pin_hash")
+    finally:
+        db.close()
+
+
+def test_console_pin_set_takes_the_pin_twice_and_stores_its_hash(
+    initialised: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from appliance.passwords import verify_password
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("048213\n048213\n"))
+    assert main(["console-pin", "set", "--data", str(initialised)]) == 0
+    assert "console PIN set" in capsys.readouterr().out
+    assert verify_password("048213", _pin_hash(initialised))
+
+    assert main(["console-pin", "clear", "--data", str(initialised)]) == 0
+    assert "console PIN cleared" in capsys.readouterr().out
+    assert _pin_hash(initialised) is None
+    assert main(["console-pin", "clear", "--data", str(initialised)]) == 0
+    assert "no console PIN was set" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("12ab\n12ab\n", "the PIN must be 4 to 8 digits, nothing else"),
+        ("123\n123\n", "the PIN must be 4 to 8 digits, not 3"),
+        ("123456789\n123456789\n", "not 9"),
+        ("1234\n4321\n", "the two PINs differ; nothing changed"),
+        ("1234\n", "no PIN on standard input"),
+    ],
+)
+def test_console_pin_set_refuses_bad_or_different_pins_and_changes_nothing(
+    initialised: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, typed: str, message: str
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+    assert main(["console-pin", "set", "--data", str(initialised)]) == 2
+    assert message in capsys.readouterr().err
+    assert _pin_hash(initialised) is None
+
+
+def test_console_pin_on_an_uninitialised_directory_creates_nothing(
+    data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("1234\n1234\n"))
+    assert main(["console-pin", "set", "--data", str(data)]) == 1
+    assert "no database" in capsys.readouterr().err and not data.exists()

@@ -202,7 +202,7 @@ class Box:
     def unlock(self) -> str:
         self.term.expect("Press ENTER to open the menu.")
         self.term.line("")
-        return self.term.expect("Select [0-9]: ")
+        return self.term.expect("Select [0-9, P, T]: ")
 
     def choose(self, key: str) -> None:
         self.term.line(key)
@@ -227,8 +227,6 @@ def box(tmp_path: Path) -> Iterator[Box]:
     )
     config = ConsoleConfig(
         data_dir=data_dir,
-        idle_timeout=300.0,
-        confirm_timeout=60.0,
         service_scripts=(str(tmp_path / "init.d" / "S??pbxd"), str(tmp_path / "init.d" / "S??webui")),
         reboot_command=(str(bin_dir / "reboot"),),
         init_command=(str(init), "--data", "{data}"),

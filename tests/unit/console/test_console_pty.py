@@ -17,7 +17,7 @@ def test_locked_prompt_opens_the_menu_on_enter(console: Box) -> None:
     banner = console.term.expect("Press ENTER to open the menu.")
     assert "appliance 0.1.0, firmware 2025.06-test" in banner
     console.term.line("")
-    menu = console.term.expect("Select [0-9]: ")
+    menu = console.term.expect("Select [0-9, P, T]: ")
     for entry in ("1  Show status", "2  Set WAN network", "4  Ping a host", "9  Factory reset", "0  Lock the console"):
         assert entry in menu
 
@@ -43,13 +43,13 @@ def test_status_shows_version_uptime_network_web_address_and_health(console: Box
     assert "Web UI:   https://192.168.10.1/  https://10.0.0.2/" in screen
     assert "Board temperature: 41.5 C" in screen
     console.term.line("")
-    console.term.expect("Select [0-9]: ")  # the menu is drawn again after the action
+    console.term.expect("Select [0-9, P, T]: ")  # the menu is drawn again after the action
 
 
 def test_unknown_choice_redraws_the_menu(console: Box) -> None:
     console.unlock()
     console.choose("42")
-    chunk = console.term.expect("Select [0-9]: ")
+    chunk = console.term.expect("Select [0-9, P, T]: ")
     assert "Unknown choice '42'" in chunk
     assert "1  Show status" in chunk
 
@@ -94,10 +94,11 @@ def test_static_wan_refuses_bad_input_field_by_field_then_applies_and_keeps(cons
     assert "Address:  10.0.0.2" in summary and "Netmask:  255.255.255.0 (/24)" in summary
     assert "Gateway:  10.0.0.1" in summary and "DNS:      1.1.1.1, 9.9.9.9" in summary
     term.line("y")
-    assert "get up to 5 s to work" in term.expect("Keep them? Without an answer they are undone in 60 s [y/N]: ")
+    # the web admin's default grace (network.confirm_seconds unset): 120 s
+    assert "get up to 5 s to work" in term.expect("Keep them? Without an answer they are undone in 120 s [y/N]: ")
     term.line("y")
     term.expect("Saved.")
-    term.expect("Select [0-9]: ")
+    term.expect("Select [0-9, P, T]: ")
     wan = console.network.saved.wan
     assert (wan.mode, wan.address, wan.gateway) == ("static", IPv4Interface("10.0.0.2/24"), IPv4Address("10.0.0.1"))
     assert wan.dns == (IPv4Address("1.1.1.1"), IPv4Address("9.9.9.9"))
@@ -137,6 +138,7 @@ def test_declining_to_apply_changes_nothing(console: Box) -> None:
 
 
 def test_unanswered_change_is_undone_when_the_confirmation_times_out(console: Box) -> None:
+    console.settings["network.confirm_seconds"] = 45  # the grace the web admin's page also uses
     term = console.term
     console.unlock()
     console.choose("2")
@@ -146,8 +148,8 @@ def test_unanswered_change_is_undone_when_the_confirmation_times_out(console: Bo
     term.line("7")
     term.expect("[y/N]: ")
     term.line("y")
-    term.expect("undone in 60 s [y/N]: ")
-    console.clock.advance(59)
+    term.expect("undone in 45 s [y/N]: ")
+    console.clock.advance(44)
     assert "No answer" not in term.quiet(0.2)
     console.clock.advance(2)
     term.expect("No answer.")
@@ -214,7 +216,7 @@ def test_ping_refuses_targets_that_are_not_hosts(console: Box) -> None:
     term.line("127.0.0.300")
     assert "each number must be 0-255" in term.expect("(empty to go back): ")
     term.line("")
-    term.expect("Select [0-9]: ")
+    term.expect("Select [0-9, P, T]: ")
 
 
 def test_admin_password_reset_stores_a_new_hash_and_shows_the_password_once(console: Box) -> None:
@@ -225,7 +227,7 @@ def test_admin_password_reset_stores_a_new_hash_and_shows_the_password_once(cons
     term.line("n")
     term.expect("Password unchanged.")
     assert "web.admin_password_hash" not in console.settings
-    term.expect("Select [0-9]: ")
+    term.expect("Select [0-9, P, T]: ")
     console.choose("6")
     term.expect("[y/N]: ")
     term.line("y")
@@ -234,7 +236,7 @@ def test_admin_password_reset_stores_a_new_hash_and_shows_the_password_once(cons
     assert len(password) == 12
     assert verify_password(password, console.settings["web.admin_password_hash"])
     term.line("")
-    assert password not in term.expect("Select [0-9]: ")
+    assert password not in term.expect("Select [0-9, P, T]: ")
 
 
 def test_restart_services_runs_the_init_scripts(console: Box) -> None:
@@ -254,7 +256,7 @@ def test_reboot_asks_first(console: Box) -> None:
     console.choose("8")
     term.expect("[y/N]: ")
     term.line("")
-    term.expect("Select [0-9]: ")
+    term.expect("Select [0-9, P, T]: ")
     assert console.calls() == []
     console.choose("8")
     term.expect("[y/N]: ")
@@ -366,7 +368,7 @@ def test_bytes_arriving_one_at_a_time_with_crlf_make_one_line(console: Box) -> N
     console.term.expect("Press ENTER to return to the menu. ")
     assert "Select" not in console.term.quiet(0.3)  # the LF of CRLF did not answer the pause
     console.term.send(b"\n")  # a terminal that sends LF alone
-    console.term.expect("Select [0-9]: ")
+    console.term.expect("Select [0-9, P, T]: ")
 
 
 def test_backspace_and_delete_edit_the_line(console: Box) -> None:
@@ -378,7 +380,7 @@ def test_backspace_and_delete_edit_the_line(console: Box) -> None:
 def test_overlong_line_is_discarded(console: Box) -> None:
     console.unlock()
     console.term.send(b"1" * 300 + b"\r")
-    chunk = console.term.expect("Select [0-9]: ")
+    chunk = console.term.expect("Select [0-9, P, T]: ")
     assert "Input too long, ignored." in chunk
     assert "Uptime" not in chunk
 
@@ -389,7 +391,7 @@ def test_ctrl_c_leaves_a_dialog(console: Box) -> None:
     console.term.expect("[dhcp]: ")
     console.term.send(b"s\x03")
     console.term.expect("Cancelled.")
-    console.term.expect("Select [0-9]: ")
+    console.term.expect("Select [0-9, P, T]: ")
     assert console.network.applied == []
 
 
@@ -403,10 +405,7 @@ def test_idle_session_returns_to_the_locked_prompt(console: Box) -> None:
 
 
 def test_idle_timeout_in_the_middle_of_a_pending_change_undoes_it(console: Box) -> None:
-    console.config.confirm_timeout = 900.0
-    console.term.expect("Press ENTER to open the menu.")  # the first console's prompt
-    console.stop()
-    console.start()
+    console.settings["network.confirm_seconds"] = 900
     console.unlock()
     console.choose("2")
     for answer in ("", "", "y"):
@@ -440,7 +439,7 @@ def test_pin_is_asked_not_echoed_and_wrong_pins_lock_the_prompt(console: Box) ->
     term.line("")
     term.expect("Console PIN: ")
     term.send(b"43\x1b[D21\r", one_at_a_time=True)  # an arrow key in the middle is ignored
-    term.expect("Select [0-9]: ")
+    term.expect("Select [0-9, P, T]: ")
 
 
 def test_unanswered_pin_prompt_falls_back_to_the_locked_prompt(console: Box) -> None:
@@ -466,7 +465,7 @@ def test_real_services_write_the_new_password_hash_to_the_settings_store(box: Bo
     term.line("")
     term.expect("Console PIN: ")
     term.line("2468")
-    term.expect("Select [0-9]: ")
+    term.expect("Select [0-9, P, T]: ")
     box.choose("6")
     term.expect("[y/N]: ")
     term.line("y")

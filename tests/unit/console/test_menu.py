@@ -22,7 +22,7 @@ def test_session_starts_locked_and_opens_on_any_line(tmp_path: Path) -> None:
     assert menu.start(0.0).endswith("Press ENTER to open the menu. ")
     assert menu.next_timer() is None  # locked: no idle timer
     out = menu.handle_line("", 1.0)
-    assert out.endswith("Select [0-9]: ")
+    assert out.endswith("Select [0-9, P, T]: ")
     assert menu.next_timer() == 301.0
 
 
@@ -37,7 +37,7 @@ def test_slow_actions_flush_their_message_before_working(tmp_path: Path) -> None
     assert menu.handle_line("stray type-ahead", 2.1) == ""  # dropped while busy
     out = menu.handle_timer(2.2)
     assert "no service scripts found" in out
-    assert out.endswith("Select [0-9]: ")
+    assert out.endswith("Select [0-9, P, T]: ")
 
 
 def test_a_failing_service_reports_and_keeps_the_session(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_an_unexpected_error_returns_to_the_menu_still_unlocked(tmp_path: Path) 
         out = menu.handle_line(line, 1.0)
     out = menu.handle_timer(1.0)
     assert "Internal error: 'bug'" in out
-    assert out.endswith("Select [0-9]: ")
+    assert out.endswith("Select [0-9, P, T]: ")
     assert menu.unlocked
 
 
@@ -97,7 +97,7 @@ def test_confirmation_question_cannot_be_cancelled(tmp_path: Path) -> None:
     assert out.endswith("[y/N]: ")
     out = menu.handle_cancel(2.0)
     assert "This question must be answered." in out and network.reverted == 0
-    assert menu.next_timer() == 61.0  # the confirmation deadline comes before the idle timeout
+    assert menu.next_timer() == 121.0  # the confirmation deadline (120 s by default) comes before the idle timeout
 
 
 def test_uptime_format() -> None:
