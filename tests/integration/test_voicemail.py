@@ -41,13 +41,17 @@ def audio_file(pbx, message: dict) -> Path:
 
 
 def wait_mwi(phone, new: int, old: int = 0, timeout: float = 10.0) -> dict:
-    wanted = f"{new}/{old}"
-
-    def counts(event: dict) -> bool:
-        found = re.search(r"Voice-Message:\s*(\d+/\d+)", event.get("body", ""))
-        return bool(found) and found.group(1) == wanted
-
-    return phone.wait_event("mwi", timeout, where=counts)
+    """Wait until the phone's *latest* message-summary NOTIFY says new/old (earlier ones do not count, so
+    waiting for 0/0 after a delete is not satisfied by the subscription's first NOTIFY)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        notifies = phone.events("mwi")
+        latest = notifies[-1] if notifies else {}
+        found = re.search(r"Voice-Message:\s*(\d+)/(\d+)", latest.get("body", ""))
+        if found and (int(found.group(1)), int(found.group(2))) == (new, old):
+            return latest
+        assert time.monotonic() < deadline, f"lamp not at {new}/{old}; last NOTIFY: {latest.get('body')!r}"
+        time.sleep(0.05)
 
 
 def leave_message(pbx, caller, callee_number: str, tone: int, seconds: float, tmp_path: Path):

@@ -3,7 +3,6 @@ pbxd's housekeeping, at start and on the `voicemail_housekeeping` command, and t
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 
@@ -13,24 +12,11 @@ import pytest
 from appliance.media.wav import write_wav_atomic
 from appliance.store import ExtensionStore, open_database
 from appliance.voicemail.storage import VoicemailStore
-from tests.integration.test_voicemail import audio_file, leave_message, messages, wait_messages
+from tests.integration.test_voicemail import audio_file, leave_message, messages, wait_messages, wait_mwi
 
 pytestmark = pytest.mark.integration
 
 DAY = 86400.0
-
-
-def wait_lamp(phone, new: int, old: int = 0, timeout: float = 10.0) -> dict:
-    """Wait until the phone's *latest* message-summary NOTIFY says new/old (earlier ones do not count)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        notifies = phone.events("mwi")
-        latest = notifies[-1] if notifies else {}
-        found = re.search(r"Voice-Message:\s*(\d+)/(\d+)", latest.get("body", ""))
-        if found and (int(found.group(1)), int(found.group(2))) == (new, old):
-            return latest
-        assert time.monotonic() < deadline, f"lamp not at {new}/{old}; last NOTIFY: {latest.get('body')!r}"
-        time.sleep(0.05)
 
 
 def store_of(pbx) -> VoicemailStore:
@@ -74,20 +60,20 @@ def test_an_old_message_is_deleted_by_housekeeping_and_the_lamp_drops(pbx_factor
     alice, bob = phone_factory.many("alice", "bob")
     pbx.register(alice, "2001")
     pbx.register(bob, "2002", mwi=True)
-    wait_lamp(bob, 0, 0)
+    wait_mwi(bob, 0, 0)
     leave_message(pbx, alice, "*42002", 700, 2.0, tmp_path)
     [old] = wait_messages(pbx, "2002", 1)
-    wait_lamp(bob, 1, 0)
+    wait_mwi(bob, 1, 0)
     fresh = drop_in_message(pbx, "2002", "2003")
     pbx.control("voicemail_changed", mailbox="2002")
-    wait_lamp(bob, 2, 0)
+    wait_mwi(bob, 2, 0)
 
     set_retention(pbx, "2002", delete_all_after_days=30)
     assert pbx.control("voicemail_housekeeping")["deleted"] == {}  # nothing is old enough yet
     age(pbx, old["uid"], 31)
     reply = pbx.control("voicemail_housekeeping")
     assert reply["deleted"] == {"2002": 1}
-    assert "Messages-Waiting: yes" in wait_lamp(bob, 1, 0)["body"]
+    assert "Messages-Waiting: yes" in wait_mwi(bob, 1, 0)["body"]
     assert [m["uid"] for m in messages(pbx, "2002")] == [fresh]
     assert not audio_file(pbx, old).exists()
     assert not audio_file(pbx, old).with_suffix(".json").exists()

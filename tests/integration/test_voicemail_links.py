@@ -12,8 +12,8 @@ import pytest
 from appliance.store import open_database
 from appliance.voicemail import links
 from appliance.webui import create_app
-from tests.integration.test_voicemail import messages
-from tests.integration.test_voicemail_expiry import drop_in_message, wait_lamp
+from tests.integration.test_voicemail import messages, wait_mwi
+from tests.integration.test_voicemail_expiry import drop_in_message
 
 pytestmark = pytest.mark.integration
 
@@ -30,10 +30,10 @@ def press(client, path: str):
 def test_email_links_mark_read_and_delete_and_the_lamp_follows(pbx, phone_factory):
     bob = phone_factory("bob")
     pbx.register(bob, "2002", mwi=True)
-    wait_lamp(bob, 0, 0)
+    wait_mwi(bob, 0, 0)
     uid = drop_in_message(pbx, "2002", "2001")
     pbx.control("voicemail_changed", mailbox="2002")
-    wait_lamp(bob, 1, 0)
+    wait_mwi(bob, 1, 0)
 
     db = open_database(pbx.data / "pbx.sqlite3")
     try:
@@ -46,10 +46,10 @@ def test_email_links_mark_read_and_delete_and_the_lamp_follows(pbx, phone_factor
 
     assert client.get(paths["delete"], base_url=BASE).status_code == 200  # a mail scanner opening the link
     time.sleep(0.5)
-    wait_lamp(bob, 1, 0)
+    wait_mwi(bob, 1, 0)
     assert [m["folder"] for m in messages(pbx, "2002")] == ["new"]
     assert press(client, paths["read"]).status_code == 200
-    assert "Messages-Waiting: no" in wait_lamp(bob, 0, 1)["body"]
+    assert "Messages-Waiting: no" in wait_mwi(bob, 0, 1)["body"]
     assert press(client, paths["delete"]).status_code == 200
-    wait_lamp(bob, 0, 0)
+    wait_mwi(bob, 0, 0)
     assert messages(pbx, "2002") == []
