@@ -648,6 +648,7 @@ def _cmd_network_show(args: argparse.Namespace) -> int:
         saved = manager.saved()
         for config in saved.interfaces():
             print(config.describe())
+        print("live:")
         for status in link_statuses(saved, manager.context):
             print("  " + status.describe())
     finally:

@@ -80,6 +80,7 @@ def describe_config(config: InterfaceConfig) -> list[str]:
         lines.append(f"  DNS:      {', '.join(map(str, config.dns)) or 'none'}")
     lines.append(f"  VLAN:     {config.vlan or 'none (untagged)'}")
     lines.append(f"  Device:   {config.ifname}")
+    lines += [f"  Route:    {route}" for route in config.routes]
     return lines
 
 
@@ -100,9 +101,10 @@ def set_network(ui: Ui, services: ConsoleServices, role: Role, confirm_timeout: 
     try:
         if mode == "static":
             interface, gateway, dns = yield from ask_static(ui, current)
-            new = InterfaceConfig(role, current.device, "static", interface, gateway, dns, vlan)
+            # the extra routes are kept (edited in the web admin); they must still fit the new subnet
+            new = InterfaceConfig(role, current.device, "static", interface, gateway, dns, vlan, current.routes)
         else:
-            new = InterfaceConfig(role, current.device, "dhcp", vlan=vlan)
+            new = InterfaceConfig(role, current.device, "dhcp", vlan=vlan, routes=current.routes)
         new_settings = settings.with_interface(new)
     except ValueError as err:
         ui.say(f"These settings cannot be used: {err}.")

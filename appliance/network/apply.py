@@ -1,8 +1,8 @@
 """Applying network settings through netlink, verifying them, and rolling back if they cut the box off.
 
 `apply(new, previous, ctx)` configures, then gives the new settings `ctx.grace` seconds to come up:
-on every interface whose configuration changed and that has a carrier, the address must be present
-and the gateway must answer ARP or ping. If not, the previous settings are configured again and the
+on every interface whose configuration changed and that has a carrier, the address and the extra static
+routes must be present and the gateway must answer ARP or ping. If not, the previous settings are configured again and the
 result says why. An interface without carrier is reported, not held against the settings: an
 installer may configure the LAN before plugging it in.
 """
@@ -20,7 +20,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from appliance.network import dhcp, netlink, resolv
 from appliance.network.context import NetContext
 from appliance.network.exceptions import NetworkError
-from appliance.network.model import InterfaceConfig, NetworkSettings, Role
+from appliance.network.model import InterfaceConfig, NetworkSettings, Role, StaticRoute
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,13 @@ def _configure_interface(ipr: IPRoute, config: InterfaceConfig, ctx: NetContext)
         assert config.address is not None  # guaranteed by InterfaceConfig
         netlink.set_ipv4_addresses(ipr, link.index, [config.address])
         netlink.set_default_route(ipr, link.index, config.gateway, metric)
+        refused = netlink.set_static_routes(ipr, link.index, config.routes, metric)
+        if refused:
+            raise NetworkError("; ".join(f"route {route} refused: {why}" for route, why in refused))
     else:
-        # udhcpc's first event is "deconfig", which clears the interface; the hook adds the lease
-        dhcp.start(ctx, config.ifname, metric)
+        # udhcpc's first event is "deconfig", which clears the interface; the hook adds the lease, then the
+        # routes (their gateways are reachable only once the leased subnet is on the device)
+        dhcp.start(ctx, config.ifname, metric, config.routes)
 
 
 def apply(
@@ -132,6 +136,8 @@ def _check_interface(ipr: IPRoute, config: InterfaceConfig, ctx: NetContext) -> 
         return f"{name}: device missing", None
     if not link.up:
         return f"{name}: link is down", None
+    if config.mode == "static" and (missing := _missing_routes(ipr, link.index, config)):
+        return f"{name}: route {missing[0]} is not in the routing table", None
     if not link.carrier:
         return None, f"{name}: no carrier (cable unplugged?), settings not verified"
     addresses = netlink.ipv4_addresses(ipr, link.index)
@@ -143,10 +149,21 @@ def _check_interface(ipr: IPRoute, config: InterfaceConfig, ctx: NetContext) -> 
         lease = dhcp.read_lease(ctx.run_dir, config.ifname)
         if lease is None or lease.address not in addresses:
             return f"{name}: no DHCP lease within {ctx.grace:g} s", None
+        for route in config.routes:
+            if route.gateway not in lease.address.network or route.gateway == lease.address.ip:
+                return (f"{name}: route {route}: the gateway is not a host of the leased subnet "
+                        f"{lease.address.network}"), None
+        if missing := _missing_routes(ipr, link.index, config):
+            return f"{name}: route {missing[0]} is not in the routing table", None
         gateway = lease.router
     if gateway is not None and not gateway_answers(ipr, link.index, config.ifname, gateway, ctx):
         return f"{name}: gateway {gateway} does not answer ARP or ping", None
     return None, None
+
+
+def _missing_routes(ipr: IPRoute, index: int, config: InterfaceConfig) -> list[StaticRoute]:
+    present = {route for route, _ in netlink.static_routes(ipr, index)}
+    return [route for route in config.routes if route not in present]
 
 
 def gateway_answers(ipr: IPRoute, index: int, ifname: str, gateway: IPv4Address, ctx: NetContext) -> bool:

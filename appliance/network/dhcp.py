@@ -19,10 +19,12 @@ import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from appliance.network.context import NetContext
 from appliance.network.exceptions import NetworkError
+from appliance.network.model import StaticRoute
 from appliance.network.resolv import atomic_write
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,29 @@ def pid_path(run_dir: Path, ifname: str) -> Path:
     return run_dir / f"udhcpc-{ifname}.pid"
 
 
+def routes_path(run_dir: Path, ifname: str) -> Path:
+    return run_dir / f"routes-{ifname}.json"
+
+
+def save_routes(run_dir: Path, ifname: str, routes: Sequence[StaticRoute]) -> None:
+    """The extra routes the hook adds once a lease is bound (none: the file is removed)."""
+    if routes:
+        atomic_write(routes_path(run_dir, ifname), json.dumps([route.to_dict() for route in routes]))
+    else:
+        routes_path(run_dir, ifname).unlink(missing_ok=True)
+
+
+def read_routes(run_dir: Path, ifname: str) -> tuple[StaticRoute, ...]:
+    """What save_routes recorded for `ifname`; an unreadable file is logged and read as none."""
+    try:
+        return tuple(StaticRoute.from_dict(item) for item in json.loads(routes_path(run_dir, ifname).read_text()))
+    except FileNotFoundError:
+        return ()
+    except (OSError, ValueError, TypeError) as err:
+        log.warning("unreadable routes file for %s: %s", ifname, err)
+        return ()
+
+
 def save_lease(run_dir: Path, lease: Lease) -> None:
     atomic_write(lease_path(run_dir, lease.ifname), json.dumps(lease.to_dict()))
 
@@ -131,10 +156,12 @@ def write_hook(ctx: NetContext, ifname: str, metric: int) -> Path:
     return script
 
 
-def start(ctx: NetContext, ifname: str, metric: int) -> None:
-    """(Re)start the DHCP client on `ifname`; returns at once, the lease arrives through the hook."""
+def start(ctx: NetContext, ifname: str, metric: int, routes: Sequence[StaticRoute] = ()) -> None:
+    """(Re)start the DHCP client on `ifname`; returns at once, the lease (and then `routes`) arrive through
+    the hook."""
     stop(ctx, ifname)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    save_routes(ctx.run_dir, ifname, routes)
     hook = write_hook(ctx, ifname, metric)
     argv = ctx.command(
         [
@@ -213,6 +240,7 @@ def stop(ctx: NetContext, ifname: str, timeout: float = 3.0) -> None:
             log.warning("DHCP client %d on %s did not exit", child.pid, ifname)
     pidfile.unlink(missing_ok=True)
     forget_lease(ctx.run_dir, ifname)
+    save_routes(ctx.run_dir, ifname, ())
 
 
 def running(ctx: NetContext, ifname: str) -> bool:

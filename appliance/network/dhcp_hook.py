@@ -36,6 +36,9 @@ def handle_event(event: str, env: dict[str, str], run_dir: Path, resolv_conf: Pa
             link = netlink.require_link(ipr, ifname)
             netlink.set_ipv4_addresses(ipr, link.index, [lease.address])
             netlink.set_default_route(ipr, link.index, lease.router, metric)
+            # a route whose gateway is off the leased subnet is refused (logged); apply's check reports it
+            for route, why in netlink.set_static_routes(ipr, link.index, dhcp.read_routes(run_dir, ifname), metric):
+                log.error("%s: route %s not added: %s", ifname, route, why)
         dhcp.save_lease(run_dir, lease)
         resolv.refresh(run_dir, resolv_conf)
         log.info("%s: %s lease %s router %s", ifname, event, lease.address, lease.router)

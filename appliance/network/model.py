@@ -17,6 +17,7 @@ Mode = Literal["dhcp", "static"]
 ROLES: tuple[Role, ...] = ("wan", "lan")
 MODES: tuple[Mode, ...] = ("dhcp", "static")
 MAX_DNS = 3  # what resolv.conf(5) honours
+MAX_ROUTES = 16  # extra static routes per interface; an office box needs a few, not a routing table
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 _IFNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DOTTED_RE = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
@@ -118,6 +119,114 @@ def check_device_name(name: str) -> str:
     return name
 
 
+def parse_prefix_length(text: str, what: str = "netmask") -> int:
+    """A prefix length 0-32 as '24', '/24' or a dotted contiguous netmask ('255.255.0.0')."""
+    value = text.strip()
+    digits = value[1:] if value.startswith("/") else value
+    if digits.isdigit():
+        prefix = int(digits)
+        if prefix > 32:
+            raise ValueError(f"{what} /{prefix} is longer than 32 bits")
+        return prefix
+    mask = int(parse_ipv4(value, what))
+    inverted = ~mask & 0xFFFFFFFF
+    if inverted & (inverted + 1):
+        raise ValueError(f"{what} {value} is not contiguous: its one-bits must all come before its zero-bits")
+    return 32 - inverted.bit_length()
+
+
+@dataclass(frozen=True)
+class StaticRoute:
+    """An extra route out of one interface: `destination` reached through `gateway` (never the default route)."""
+
+    destination: IPv4Network
+    gateway: IPv4Address
+
+    def __post_init__(self) -> None:
+        dest = self.destination
+        if dest.prefixlen == 0:
+            raise ValueError(f"{dest} is the default route: set it as the interface's gateway instead")
+        if dest.is_loopback or dest.is_multicast or dest.network_address.is_reserved or dest.is_unspecified:
+            raise ValueError(f"{dest} cannot be routed (loopback, multicast or reserved addresses)")
+
+    def __str__(self) -> str:
+        return f"{self.destination} via {self.gateway}"
+
+    @classmethod
+    def parse(cls, text: str) -> StaticRoute:
+        """'10.20.0.0/16 via 192.168.10.254' (also without 'via', with a dotted netmask, or a bare host)."""
+        words = text.split()
+        if len(words) == 3 and words[1].lower() == "via":
+            words = [words[0], words[2]]
+        if len(words) != 2 or "via" in (word.lower() for word in words):
+            raise ValueError(f"'{text.strip()}' is not a route: write 'destination/prefix via gateway'")
+        address, slash, mask = words[0].partition("/")
+        network_address = parse_ipv4(address, "destination")
+        prefix = parse_prefix_length(mask, "destination netmask") if slash else 32
+        try:
+            destination = IPv4Network(f"{network_address}/{prefix}")
+        except ValueError:
+            network = IPv4Network(f"{network_address}/{prefix}", strict=False)
+            raise ValueError(
+                f"destination {words[0]} has host bits set: the network is {network}"
+            ) from None
+        return cls(destination, parse_host_ipv4(words[1], "gateway"))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"destination": str(self.destination), "gateway": str(self.gateway)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> StaticRoute:
+        if not isinstance(data, dict) or set(data) != {"destination", "gateway"}:
+            raise ValueError(f"a route is an object with 'destination' and 'gateway', not {data!r}")
+        return cls.parse(f"{data['destination']} via {data['gateway']}")
+
+
+def parse_route_lines(text: str) -> tuple[list[tuple[int, StaticRoute]], list[tuple[int, str]]]:
+    """One route per line (blank lines and '#' comments skipped): (line number, route) for each route and
+    (line number, message) for each line that is not one. Lines count from 1.
+
+    Only the form of each line is checked here; check_routes (InterfaceConfig) checks them against the port.
+    """
+    routes: list[tuple[int, StaticRoute]] = []
+    errors: list[tuple[int, str]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            routes.append((number, StaticRoute.parse(line)))
+        except ValueError as err:
+            errors.append((number, str(err)))
+    return routes, errors
+
+
+def check_routes(routes: tuple[StaticRoute, ...], address: IPv4Interface | None, label: str = "") -> None:
+    """Routes of one interface: at most MAX_ROUTES, no destination twice, and (when the subnet is known, i.e.
+    a static address) each gateway a host of the subnet other than the box, and no route to the subnet itself.
+
+    With DHCP the subnet arrives with the lease: apply() checks the gateways then.
+    """
+    prefix = f"{label}: " if label else ""
+    if len(routes) > MAX_ROUTES:
+        raise ValueError(f"{prefix}at most {MAX_ROUTES} routes, got {len(routes)}")
+    seen: set[IPv4Network] = set()
+    for route in routes:
+        if route.destination in seen:
+            raise ValueError(f"{prefix}the route to {route.destination} is listed twice")
+        seen.add(route.destination)
+        if address is None:
+            continue
+        if route.destination.subnet_of(address.network):
+            raise ValueError(
+                f"{prefix}route to {route.destination}: that is inside the subnet {address.network}, reached directly"
+            )
+        try:
+            check_gateway(route.gateway, address)
+        except ValueError as err:
+            raise ValueError(f"{prefix}route to {route.destination}: {err}") from None
+
+
 @dataclass(frozen=True)
 class InterfaceConfig:
     """How one role (WAN or LAN) is configured on one device, possibly through a VLAN on it."""
@@ -129,6 +238,8 @@ class InterfaceConfig:
     gateway: IPv4Address | None = None
     dns: tuple[IPv4Address, ...] = ()
     vlan: int | None = None
+    #: extra routes out of this interface, besides the default route through `gateway`
+    routes: tuple[StaticRoute, ...] = ()
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -151,6 +262,7 @@ class InterfaceConfig:
                 check_gateway(self.gateway, self.address)
         elif self.address is not None or self.gateway is not None:
             raise ValueError(f"{self.role}: DHCP takes its address and gateway from the server; leave them empty")
+        check_routes(self.routes, self.address if self.mode == "static" else None, self.role)
 
     @property
     def ifname(self) -> str:
@@ -167,6 +279,8 @@ class InterfaceConfig:
         if self.dns:
             parts.append("dns " + ",".join(map(str, self.dns)))
         parts.append(f"on {self.ifname}")
+        if self.routes:
+            parts.append("routes " + ", ".join(map(str, self.routes)))
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,6 +291,7 @@ class InterfaceConfig:
             "gateway": str(self.gateway) if self.gateway else None,
             "dns": [str(server) for server in self.dns],
             "vlan": self.vlan,
+            "routes": [route.to_dict() for route in self.routes],
         }
 
     @classmethod
@@ -184,7 +299,7 @@ class InterfaceConfig:
         """Parse a stored dict; ValueError names the field that is wrong."""
         if not isinstance(data, dict):
             raise ValueError(f"{role}: expected an object, got {type(data).__name__}")
-        unknown = set(data) - {"device", "mode", "address", "gateway", "dns", "vlan"}
+        unknown = set(data) - {"device", "mode", "address", "gateway", "dns", "vlan", "routes"}
         if unknown:
             raise ValueError(f"{role}: unknown field(s) {', '.join(sorted(unknown))}")
         address = data.get("address")
@@ -194,6 +309,10 @@ class InterfaceConfig:
             parsed_address = IPv4Interface(address) if address else None
         except ValueError as err:
             raise ValueError(f"{role}: address {address!r} is not an IPv4 address/prefix") from err
+        try:
+            routes = tuple(StaticRoute.from_dict(route) for route in data.get("routes") or ())
+        except ValueError as err:
+            raise ValueError(f"{role}: {err}") from err
         return cls(
             role=role,
             device=str(data.get("device", "")),
@@ -202,6 +321,7 @@ class InterfaceConfig:
             gateway=parse_ipv4(gateway, f"{role} gateway") if gateway else None,
             dns=tuple(parse_ipv4(str(server), f"{role} DNS server") for server in data.get("dns") or ()),
             vlan=int(vlan) if vlan is not None else None,
+            routes=routes,
         )
 
 
@@ -223,6 +343,9 @@ class NetworkSettings:
                 raise ValueError(
                     f"WAN subnet {self.wan.address.network} overlaps LAN subnet {self.lan.address.network}"
                 )
+            both = {r.destination for r in self.wan.routes} & {r.destination for r in self.lan.routes}
+            if both:
+                raise ValueError(f"the route to {min(both)} is on both WAN and LAN: keep it on one")
 
     def interfaces(self) -> tuple[InterfaceConfig, ...]:
         """Configured interfaces, WAN first."""

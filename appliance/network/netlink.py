@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from socket import AF_INET
 from typing import Any
 
@@ -16,6 +17,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from appliance.network.exceptions import NetworkError, NoSuchDevice
+from appliance.network.model import StaticRoute
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,9 @@ IFF_LOWER_UP = 0x10000  # carrier
 NUD_REACHABLE, NUD_STALE, NUD_DELAY, NUD_PROBE, NUD_PERMANENT = 0x02, 0x04, 0x08, 0x10, 0x80
 _NUD_ANSWERED = NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT
 RT_TABLE_MAIN = 254
+#: rtm_protocol of the extra static routes we install (values above RTPROT_STATIC are the user's to pick;
+#: iproute2 names none 77): what we added is told apart from the kernel's, DHCP's and an admin's by it alone
+RTPROT_APPLIANCE = 77
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,44 @@ def set_default_route(ipr: IPRoute, index: int, gateway: IPv4Address | None, met
         ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=index, priority=metric, table=RT_TABLE_MAIN)
 
 
+def static_routes(ipr: IPRoute, index: int) -> list[tuple[StaticRoute, int]]:
+    """(route, metric) of the extra routes we installed out of this device (our protocol, main table)."""
+    found = []
+    for msg in ipr.get_routes(family=AF_INET, table=RT_TABLE_MAIN, proto=RTPROT_APPLIANCE):
+        if msg["dst_len"] == 0 or msg.get("oif") != index or msg["proto"] != RTPROT_APPLIANCE:
+            continue
+        gateway = msg.get("gateway")
+        if gateway is None:
+            continue
+        destination = IPv4Network(f"{msg.get('dst')}/{msg['dst_len']}")
+        found.append((StaticRoute(destination, IPv4Address(gateway)), msg.get("priority") or 0))
+    return found
+
+
+def set_static_routes(
+    ipr: IPRoute, index: int, wanted: Sequence[StaticRoute], metric: int
+) -> list[tuple[StaticRoute, str]]:
+    """Make our routes out of the device exactly `wanted` (with `metric`); returns the routes the kernel
+    refused with its reason (a gateway it cannot reach on the device), the others are in place."""
+    present = static_routes(ipr, index)
+    for route, old_metric in present:
+        if route not in wanted or old_metric != metric:
+            ipr.route("del", dst=str(route.destination), gateway=str(route.gateway), oif=index,
+                      priority=old_metric, proto=RTPROT_APPLIANCE, table=RT_TABLE_MAIN)
+    kept = {route for route, old_metric in present if old_metric == metric}
+    refused = []
+    for route in wanted:
+        if route in kept:
+            continue
+        try:
+            ipr.route("add", dst=str(route.destination), gateway=str(route.gateway), oif=index,
+                      priority=metric, proto=RTPROT_APPLIANCE, table=RT_TABLE_MAIN)
+        except NetlinkError as err:
+            log.warning("route %s refused by the kernel: %s", route, err)
+            refused.append((route, err.args[1] if len(err.args) > 1 else str(err)))
+    return refused
+
+
 def neighbour_answered(ipr: IPRoute, index: int, address: IPv4Address) -> bool:
     """True if `address` has a resolved ARP entry on the device (it answered ARP recently)."""
     for msg in ipr.get_neighbours(family=AF_INET, ifindex=index):
@@ -167,9 +210,10 @@ def neighbour_answered(ipr: IPRoute, index: int, address: IPv4Address) -> bool:
 
 
 def clear_interface(ipr: IPRoute, name: str) -> None:
-    """Remove every IPv4 address and default route from `name` (if it exists)."""
+    """Remove every IPv4 address, default route and extra static route of ours from `name` (if it exists)."""
     link = find_link(ipr, name)
     if link is None:
         return
+    set_static_routes(ipr, link.index, (), 0)
     set_default_route(ipr, link.index, None, 0)
     set_ipv4_addresses(ipr, link.index, [])

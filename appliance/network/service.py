@@ -450,7 +450,8 @@ def _link_dict(link: LinkStatus) -> dict[str, Any]:
     state = "missing" if not link.present else ("up" if link.up and link.carrier else
                                                  "no carrier" if link.up else "down")
     return {"name": link.name, "role": link.role, "state": state, "up": link.up, "carrier": link.carrier,
-            "mac": link.mac, "addresses": [str(address) for address in link.addresses], "present": link.present}
+            "mac": link.mac, "addresses": [str(address) for address in link.addresses], "present": link.present,
+            "routes": [str(route) for route in link.routes]}
 
 
 def database_settings(database_path: str | os.PathLike[str]) -> SettingsFactory:

@@ -7,7 +7,7 @@ from ipaddress import IPv4Interface
 
 from appliance.network import netlink
 from appliance.network.context import NetContext
-from appliance.network.model import NetworkSettings, Role
+from appliance.network.model import NetworkSettings, Role, StaticRoute
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class LinkStatus:
     mac: str | None
     addresses: tuple[IPv4Interface, ...]
     present: bool = True
+    #: the extra static routes of ours the kernel has out of this device now
+    routes: tuple[StaticRoute, ...] = ()
 
     def describe(self) -> str:
         label = f"{self.role.upper()} " if self.role else ""
@@ -28,7 +30,8 @@ class LinkStatus:
             return f"{label}{self.name}: device missing"
         state = "up" if self.up and self.carrier else ("no carrier" if self.up else "down")
         addresses = ", ".join(map(str, self.addresses)) or "no address"
-        return f"{label}{self.name}: {state}, {addresses}" + (f" [{self.mac}]" if self.mac else "")
+        text = f"{label}{self.name}: {state}, {addresses}" + (f" [{self.mac}]" if self.mac else "")
+        return text + (f"; routes {', '.join(map(str, self.routes))}" if self.routes else "")
 
 
 def link_statuses(settings: NetworkSettings | None, ctx: NetContext | None = None) -> list[LinkStatus]:
@@ -44,6 +47,7 @@ def link_statuses(settings: NetworkSettings | None, ctx: NetContext | None = Non
                 carrier=link.carrier,
                 mac=link.mac,
                 addresses=tuple(netlink.ipv4_addresses(ipr, link.index)),
+                routes=tuple(route for route, _ in netlink.static_routes(ipr, link.index)),
             )
             for link in netlink.links(ipr)
             if link.name != "lo"

@@ -316,7 +316,7 @@ def test_status_shows_the_live_links_of_the_change_under_way(make, timers):
     service.apply(NEW)
     (link,) = service.status()["links"]
     assert link == {"name": "wan0", "role": "wan", "state": "up", "up": True, "carrier": True,
-                    "mac": "02:00:00:00:00:01", "addresses": ["10.0.0.9/24"], "present": True}
+                    "mac": "02:00:00:00:00:01", "addresses": ["10.0.0.9/24"], "present": True, "routes": []}
 
 
 def test_a_netlink_failure_leaves_the_rest_of_the_status(make):

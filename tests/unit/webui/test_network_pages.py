@@ -13,9 +13,9 @@ from appliance.webui.pbx import PbxRefused
 from tests.unit.webui.conftest import ADMIN_PASSWORD, BASE, FakePbx, text
 
 SAVED = {"wan": {"device": "wan0", "mode": "static", "address": "10.0.0.2/24", "gateway": "10.0.0.1",
-                 "dns": ["10.0.0.53"], "vlan": None},
+                 "dns": ["10.0.0.53"], "vlan": None, "routes": []},
          "lan": {"device": "lan0", "mode": "static", "address": "192.168.10.1/24", "gateway": None, "dns": [],
-                 "vlan": None},
+                 "vlan": None, "routes": []},
          "search": []}
 LINKS = [{"name": "lan0", "role": "lan", "state": "no carrier", "up": True, "carrier": False, "mac": "02:00:00:00:00:02",
           "addresses": ["192.168.10.1/24"], "present": True},
@@ -148,7 +148,7 @@ def test_dhcp_ignores_the_address_fields_and_lan_can_be_switched_off(admin, pbx)
     assert admin.post("/admin/network", form).status_code == 303
     (sent,) = pbx.applied
     assert sent["wan"] == {"device": "wan0", "mode": "dhcp", "address": None, "gateway": None, "dns": ["10.0.0.53"],
-                           "vlan": 7}
+                           "vlan": 7, "routes": []}
     assert sent["lan"] is None
 
 
