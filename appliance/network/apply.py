@@ -2,8 +2,8 @@
 
 `apply(new, previous, ctx)` configures, then gives the new settings `ctx.grace` seconds to come up:
 on every interface whose configuration changed and that has a carrier, the address and the extra static
-routes must be present and the gateway must answer ARP or ping. If not, the previous settings are configured again and the
-result says why. An interface without carrier is reported, not held against the settings: an
+routes must be present and the gateway must answer ARP or ping. If not, the previous settings are
+configured again and the result says why. An interface without carrier is reported, not held against the settings: an
 installer may configure the LAN before plugging it in.
 """
 

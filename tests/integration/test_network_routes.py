@@ -14,17 +14,12 @@ import pytest
 from appliance.network import InterfaceConfig, NetworkSettings, apply, link_statuses
 from appliance.network.model import StaticRoute
 from appliance.network.netlink import RTPROT_APPLIANCE
-from tests.integration.test_network_netns import (  # noqa: F401 - fixtures
-    LAN_GW,
-    WAN_GW,
-    Namespaces,
-    _needs_dhcp_client,
-    dnsmasq,
-    ip,
-    ns,
-    pytestmark,
-    static,
-)
+from tests.integration import test_network_netns as netns
+from tests.integration.test_network_netns import LAN_GW, WAN_GW, Namespaces, ip, static
+
+pytestmark = netns.pytestmark  # integration; skipped where namespaces cannot be made
+ns = netns.ns  # the box and peer namespaces with their veth pairs
+dnsmasq = netns.dnsmasq
 
 FAR = "10.99.5.1"
 
@@ -49,7 +44,7 @@ def lan(*routes: str, address: str = "192.168.50.2/24") -> InterfaceConfig:
     return static("lan", "lan0", address, routes=tuple(StaticRoute.parse(r) for r in routes))
 
 
-def test_a_static_route_appears_in_the_table_and_goes_when_deleted_from_the_settings(far_network: Namespaces) -> None:
+def test_a_static_route_appears_in_the_table_and_goes_when_deleted(far_network: Namespaces) -> None:
     ns, ctx = far_network, far_network.context()
     wan = static("wan", "wan0", "10.77.0.2/24")  # no default route: only our route leads to FAR
     routed = NetworkSettings(wan=wan, lan=lan(f"10.99.0.0/16 via {LAN_GW}", f"172.20.0.0/16 via {LAN_GW}"))
@@ -57,7 +52,9 @@ def test_a_static_route_appears_in_the_table_and_goes_when_deleted_from_the_sett
     result = apply(routed, None, ctx)
 
     assert result.ok, result.describe()
-    assert routes_in_table(ns) == [("10.99.0.0/16", str(LAN_GW), "lan0", 200), ("172.20.0.0/16", str(LAN_GW), "lan0", 200)]
+    assert routes_in_table(ns) == [
+        ("10.99.0.0/16", str(LAN_GW), "lan0", 200), ("172.20.0.0/16", str(LAN_GW), "lan0", 200)
+    ]
     assert reaches_far(ns)
     described = [status.describe() for status in link_statuses(routed, ctx)]
     assert described[1].endswith(f"; routes 10.99.0.0/16 via {LAN_GW}, 172.20.0.0/16 via {LAN_GW}")
@@ -73,7 +70,8 @@ def test_a_static_route_appears_in_the_table_and_goes_when_deleted_from_the_sett
 
 def test_routes_of_others_are_never_touched(far_network: Namespaces) -> None:
     ns, ctx = far_network, far_network.context()
-    settings = NetworkSettings(wan=static("wan", "wan0", "10.77.0.2/24", WAN_GW), lan=lan(f"10.99.0.0/16 via {LAN_GW}"))
+    wan = static("wan", "wan0", "10.77.0.2/24", WAN_GW)
+    settings = NetworkSettings(wan=wan, lan=lan(f"10.99.0.0/16 via {LAN_GW}"))
     assert apply(settings, None, ctx).ok
     ip("-n", ns.box, "route", "add", "10.55.0.0/16", "via", str(LAN_GW), "dev", "lan0")  # an admin's own route
     assert apply(NetworkSettings(wan=settings.wan, lan=lan()), settings, ctx).ok
@@ -98,7 +96,7 @@ def test_a_rolled_back_change_brings_the_previous_routes_back(far_network: Names
 
 
 def test_routes_on_a_dhcp_interface_follow_the_lease(ns: Namespaces, dnsmasq: subprocess.Popen[bytes]) -> None:
-    _needs_dhcp_client(ns)
+    netns._needs_dhcp_client(ns)
     ctx = ns.context(grace=10.0)
     wan = InterfaceConfig("wan", "wan0", "dhcp", routes=(StaticRoute.parse(f"10.98.0.0/16 via {WAN_GW}"),))
     settings = NetworkSettings(wan=wan, lan=lan())
@@ -112,7 +110,7 @@ def test_routes_on_a_dhcp_interface_follow_the_lease(ns: Namespaces, dnsmasq: su
 def test_a_dhcp_route_through_a_gateway_off_the_leased_subnet_is_rolled_back(
     ns: Namespaces, dnsmasq: subprocess.Popen[bytes]
 ) -> None:
-    _needs_dhcp_client(ns)
+    netns._needs_dhcp_client(ns)
     ctx = ns.context(grace=8.0)  # time for the lease; the route's problem then stays until the grace ends
     previous = NetworkSettings(wan=static("wan", "wan0", "10.77.0.2/24", WAN_GW))
     assert apply(previous, None, ctx).ok
@@ -122,6 +120,7 @@ def test_a_dhcp_route_through_a_gateway_off_the_leased_subnet_is_rolled_back(
 
     assert result.rolled_back
     assert result.problems == (
-        "WAN (wan0): route 10.98.0.0/16 via 10.66.0.1: the gateway is not a host of the leased subnet 10.77.0.0/24",
+        "WAN (wan0): route 10.98.0.0/16 via 10.66.0.1: the gateway is not a host of the leased subnet "
+        "10.77.0.0/24",
     )
     assert routes_in_table(ns) == [] and ns.addresses("wan0") == [str(IPv4Interface("10.77.0.2/24"))]

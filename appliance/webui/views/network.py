@@ -16,18 +16,22 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from appliance.network.model import (
+    MAX_ROUTES,
     MODES,
     ROLES,
     SETTINGS_KEY,
     InterfaceConfig,
     NetworkSettings,
+    StaticRoute,
     check_device_name,
     check_gateway,
     check_host_in_network,
+    check_routes,
     default_settings,
     parse_dns_list,
     parse_host_ipv4,
     parse_netmask,
+    parse_route_lines,
     parse_vlan,
     prefix_to_netmask,
 )
@@ -40,7 +44,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("network", __name__)
 
-PARTS = ("device", "mode", "address", "netmask", "gateway", "dns", "vlan")
+PARTS = ("device", "mode", "address", "netmask", "gateway", "dns", "vlan", "routes")
 FIELDS = [f"{role}_{part}" for role in ROLES for part in PARTS]
 #: how long the page keeps showing how the last change ended
 LAST_SHOWN_SECONDS = 600
@@ -92,6 +96,7 @@ def form_values(settings: NetworkSettings) -> dict[str, Any]:
             f"{role}_netmask": prefix_to_netmask(config.address.network.prefixlen) if config.address else "",
             f"{role}_gateway": str(config.gateway or ""), f"{role}_dns": ", ".join(map(str, config.dns)),
             f"{role}_vlan": str(config.vlan or ""),
+            f"{role}_routes": "\n".join(map(str, config.routes)),
         })
     return values
 
@@ -126,13 +131,37 @@ def parse_interface(form: Form, role: str, devices: list[str]) -> InterfaceConfi
                     check_gateway(gateway, interface)
             except ValueError as err:
                 form.error(p + "gateway", _sentence(err))
+    routes = parse_routes(form, p + "routes", interface if mode == "static" else None)
     if len(form.errors) > before:
         return None
     try:
-        return InterfaceConfig(role, device, mode, interface, gateway, values["dns"], values["vlan"])  # type: ignore[arg-type]
+        return InterfaceConfig(role, device, mode, interface, gateway, values["dns"], values["vlan"],  # type: ignore[arg-type]
+                               routes)
     except ValueError as err:
-        form.error(p + "device", _sentence(err))
+        form.error(p + ("routes" if "route" in str(err) else "device"), _sentence(err))
         return None
+
+
+def parse_routes(form: Form, name: str, interface: ipaddress.IPv4Interface | None) -> tuple[StaticRoute, ...]:
+    """The routes textarea, one route per line; each problem is recorded as 'Line n: ...' on the field, one
+    line of the message per line of the input (the template lists them). `interface`: the static subnet."""
+    numbered, errors = parse_route_lines(str(form.get(name) or ""))
+    problems = list(errors)
+    first_line: dict[ipaddress.IPv4Network, int] = {}
+    for number, route in numbered:
+        try:
+            if route.destination in first_line:
+                raise ValueError(f"the route to {route.destination} is already on line {first_line[route.destination]}")
+            first_line[route.destination] = number
+            check_routes((route,), interface)
+        except ValueError as err:
+            problems.append((number, str(err)))
+    messages = [f"Line {number}: {_sentence(message)}" for number, message in sorted(problems)]
+    if len(numbered) > MAX_ROUTES:
+        messages.append(f"At most {MAX_ROUTES} routes per port; there are {len(numbered)}.")
+    if messages:
+        form.error(name, "\n".join(messages))
+    return tuple(route for _, route in numbered)
 
 
 def _static_address(form: Form, p: str) -> ipaddress.IPv4Interface | None:
@@ -165,7 +194,8 @@ def parse_form(form: Form, saved: NetworkSettings, devices: list[str]) -> Networ
     try:
         return NetworkSettings(wan=wan, lan=lan, search=saved.search)
     except ValueError as err:
-        form.error("lan_address" if "overlaps" in str(err) else "lan_device", _sentence(err))
+        field = "lan_address" if "overlaps" in str(err) else "lan_routes" if "route" in str(err) else "lan_device"
+        form.error(field, _sentence(err))
         return None
 
 

@@ -63,7 +63,8 @@ def test_malformed_routes_say_what_is_wrong(text: str, message: str) -> None:
 
 def test_lines_are_parsed_one_route_each_with_per_line_errors() -> None:
     routes, errors = parse_route_lines(
-        "10.20.0.0/16 via 192.168.10.254\n\n# branch office\n10.30.0.0/16 via 192.168.10.x\n172.16.0.0/12 10.0.0.1 # vpn"
+        "10.20.0.0/16 via 192.168.10.254\n\n# branch office\n10.30.0.0/16 via 192.168.10.x\n"
+        "172.16.0.0/12 10.0.0.1 # vpn"
     )
     assert routes == [(1, route("10.20.0.0/16 via 192.168.10.254")), (5, route("172.16.0.0/12 via 10.0.0.1"))]
     assert errors == [(4, "gateway '192.168.10.x' is not an IPv4 address: use four numbers 0-255 separated by dots")]
@@ -81,7 +82,8 @@ def test_a_static_interface_takes_routes_through_a_gateway_on_its_subnet() -> No
         (("10.20.0.0/16 via 10.0.0.1",), "lan: route to 10.20.0.0/16: gateway 10.0.0.1 is outside the subnet"),
         (("10.20.0.0/16 via 192.168.10.1",), "gateway 192.168.10.1 is the box's own address"),
         (("10.20.0.0/16 via 192.168.10.255",), "is the broadcast address of 192.168.10.0/24"),
-        (("10.20.0.0/16 via 192.168.10.254", "10.20.0.0/16 via 192.168.10.253"), "route to 10.20.0.0/16 is listed twice"),
+        (("10.20.0.0/16 via 192.168.10.254", "10.20.0.0/16 via 192.168.10.253"),
+         "route to 10.20.0.0/16 is listed twice"),
         (("192.168.10.128/25 via 192.168.10.254",), "inside the subnet 192.168.10.0/24, reached directly"),
     ],
 )
@@ -119,7 +121,8 @@ def test_one_destination_cannot_leave_through_both_wan_and_lan() -> None:
 
 
 def test_stored_settings_without_routes_still_load() -> None:
-    stored = {"device": "eth1", "mode": "static", "address": "192.168.10.1/24", "gateway": None, "dns": [], "vlan": None}
+    stored = {"device": "eth1", "mode": "static", "address": "192.168.10.1/24", "gateway": None, "dns": [],
+              "vlan": None}
     assert InterfaceConfig.from_dict("lan", stored).routes == ()
     with pytest.raises(ValueError, match="lan: a route is an object"):
         InterfaceConfig.from_dict("lan", {**stored, "routes": ["10.20.0.0/16 via 192.168.10.254"]})

@@ -239,3 +239,64 @@ def test_the_form_offers_the_live_devices_and_names_a_missing_one(admin, pbx):
     assert '<option value="eth1" selected>eth1 (not found)</option>' in lan
     assert '<option value="wan0">wan0 (up, 10.0.0.2/24)</option>' in lan
     assert BASE  # the default client talks to https://pbx.test
+
+
+# -- extra static routes ----------------------------------------------------------------------------------
+
+
+def test_routes_typed_one_per_line_are_sent_with_the_settings(admin, pbx):
+    routes = "10.20.0.0/16 via 10.0.0.254\n\n# the branch office\n172.16.0.0/255.240.0.0 10.0.0.253\n"
+    assert admin.post("/admin/network", {**FORM, "wan_routes": routes}).status_code == 303
+    (sent,) = pbx.applied
+    assert sent["wan"]["routes"] == [{"destination": "10.20.0.0/16", "gateway": "10.0.0.254"},
+                                     {"destination": "172.16.0.0/12", "gateway": "10.0.0.253"}]
+    assert sent["lan"]["routes"] == []
+
+
+def test_saved_routes_fill_the_textarea_and_the_summary(admin, pbx):
+    pbx.network["saved"]["lan"]["routes"] = [{"destination": "10.30.0.0/16", "gateway": "192.168.10.254"}]
+    pbx.network["links"][0]["routes"] = ["10.30.0.0/16 via 192.168.10.254"]
+    page = text(admin.get("/admin/network"))
+    textarea = page.split('id="f-lan_routes"', 1)[1].split("</textarea>", 1)[0]
+    assert textarea.endswith(">10.30.0.0/16 via 192.168.10.254")
+    saved = page.split('id="network-saved"', 1)[1].split("</dl>", 1)[0]
+    assert "routes <span class=\"mono\">10.30.0.0/16 via 192.168.10.254</span>" in saved
+    links = page.split('id="network-links"', 1)[1].split("</table>", 1)[0]
+    assert "routes 10.30.0.0/16 via 192.168.10.254" in links
+
+
+def test_each_bad_route_line_gets_its_own_message_and_the_input_is_kept(admin, pbx):
+    routes = "\n".join([
+        "10.20.0.0/16 via 10.0.0.254",       # 1 fine
+        "10.30.0.5/16 via 10.0.0.254",       # 2 host bits
+        "10.40.0.0/16 via 10.9.9.9",         # 3 gateway outside the WAN subnet
+        "0.0.0.0/0 via 10.0.0.1",            # 4 the default route
+        "10.20.0.0/16 via 10.0.0.253",       # 5 same destination as line 1
+        "somewhere via 10.0.0.254",          # 6 not an address
+    ])
+    response = admin.post("/admin/network", {**FORM, "wan_routes": routes})
+    page = text(response)
+    assert response.status_code == 400 and pbx.applied == []
+    errors = page.split('id="wan_routes-error"', 1)[1].split("</ul>", 1)[0]
+    items = re.findall(r"<li>(.*?)</li>", errors)
+    assert [item.split(":", 1)[0] for item in items] == ["Line 2", "Line 3", "Line 4", "Line 5", "Line 6"]
+    assert items[0] == "Line 2: Destination 10.30.0.5/16 has host bits set: the network is 10.30.0.0/16."
+    assert "gateway 10.9.9.9 is outside the subnet 10.0.0.0/24" in items[1]
+    assert "is the default route" in items[2]
+    assert items[3] == "Line 5: The route to 10.20.0.0/16 is already on line 1."
+    assert "Destination &#39;somewhere&#39; is not an IPv4 address" in items[4]
+    assert "10.40.0.0/16 via 10.9.9.9\n0.0.0.0/0 via 10.0.0.1" in page  # the textarea keeps what was typed
+
+
+def test_a_destination_routed_through_both_ports_is_refused_on_the_lan_routes(admin, pbx):
+    form = {**FORM, "wan_routes": "10.20.0.0/16 via 10.0.0.254", "lan_routes": "10.20.0.0/16 via 192.168.10.254"}
+    response = admin.post("/admin/network", form)
+    assert response.status_code == 400 and pbx.applied == []
+    error = text(response).split('id="lan_routes-error"', 1)[1].split("</ul>", 1)[0]
+    assert "The route to 10.20.0.0/16 is on both WAN and LAN" in error
+
+
+def test_routes_of_a_dhcp_port_are_sent_for_the_lease_to_check(admin, pbx):
+    form = {**FORM, "wan_mode": "dhcp", "wan_routes": "10.20.0.0/16 via 172.30.0.1"}
+    assert admin.post("/admin/network", form).status_code == 303
+    assert pbx.applied[0]["wan"]["routes"] == [{"destination": "10.20.0.0/16", "gateway": "172.30.0.1"}]
