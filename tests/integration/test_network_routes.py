@@ -124,3 +124,31 @@ def test_a_dhcp_route_through_a_gateway_off_the_leased_subnet_is_rolled_back(
         "10.77.0.0/24",
     )
     assert routes_in_table(ns) == [] and ns.addresses("wan0") == [str(IPv4Interface("10.77.0.2/24"))]
+
+
+def test_appliance_network_show_lists_the_saved_and_the_live_routes(far_network: Namespaces) -> None:
+    import os
+    import sys
+
+    from appliance.cli import main
+    from appliance.store import SettingsStore, open_database
+
+    ns, data = far_network, far_network.tmp / "data"
+    assert main(["init", "--data", str(data)]) == 0
+    settings = NetworkSettings(wan=static("wan", "wan0", "10.77.0.2/24"), lan=lan(f"10.99.0.0/16 via {LAN_GW}"))
+    db = open_database(data / "pbx.sqlite3")
+    SettingsStore(db).set("network.settings", settings.to_dict())
+    db.close()
+    # the namespace shares the host's /etc: resolv.conf and the run files stay in the test's directory
+    env = {**os.environ, "APPLIANCE_RESOLV_CONF": str(ns.tmp / "resolv.conf"),
+           "APPLIANCE_NET_RUN_DIR": str(ns.tmp / "run")}
+
+    applied = subprocess.run(["ip", "netns", "exec", ns.box, sys.executable, "-m", "appliance", "network", "apply",
+                              "--data", str(data)], capture_output=True, text=True, timeout=60, env=env)
+    assert applied.returncode == 0, applied.stderr + applied.stdout
+    shown = subprocess.run(["ip", "netns", "exec", ns.box, sys.executable, "-m", "appliance", "network", "show",
+                            "--data", str(data)], capture_output=True, text=True, timeout=60, env=env)
+    lines = shown.stdout.splitlines()
+    assert f"static 192.168.50.2/24 on lan0 routes 10.99.0.0/16 via {LAN_GW}" in lines
+    live = [line for line in lines if line.startswith("  LAN lan0: up, 192.168.50.2/24")]
+    assert live and live[0].endswith(f"; routes 10.99.0.0/16 via {LAN_GW}"), shown.stdout
