@@ -70,10 +70,17 @@ class Dialog:
         )
 
     def update_from_response(self, response: Response) -> None:
-        """Refresh the remote target from a 2xx/1xx Contact (target refresh, §12.2.1.2)."""
+        """Refresh the remote target from a 2xx/1xx Contact (target refresh, §12.2.1.2).
+
+        Until the dialog is confirmed, a 2xx (§13.2.2.4) or another fork's response also replaces the
+        route set; once confirmed, the route set never changes (§12.2.1.2).
+        """
         contacts = response.contacts
         if contacts and isinstance(contacts[0].uri, SipUri):
             self.remote_target = contacts[0].uri
+        new_tag = response.to.tag is not None and response.to.tag != self.remote_tag
+        if not self.confirmed and (200 <= response.status < 300 or new_tag):
+            self.route_set = list(reversed(response.headers.get_list("Record-Route")))
         if response.to.tag:
             self.remote_tag = response.to.tag
 
