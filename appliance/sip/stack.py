@@ -13,6 +13,7 @@ import asyncio
 import logging
 import socket
 import ssl
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -100,6 +101,7 @@ class SipStack:
         self._local_ip_cache: dict[str, str] = {}
         self.keep_flow: Callable[[int], bool] = lambda flow: False
         self._housekeeping: asyncio.Task | None = None
+        self._unreachable: weakref.WeakSet[ClientTransaction] = weakref.WeakSet()  # failed to send: 503, not 408
 
     def _now(self) -> float:
         if self._clock is not None:
@@ -308,9 +310,11 @@ class SipStack:
         elif isinstance(out, TransactionTimeout):
             txn = out.transaction
             if isinstance(txn, ClientTransaction):
+                # §8.1.3.1: a timeout is a 408; a transport failure (§17.1.4, e.g. a refused connection) a 503.
+                status = 503 if txn in self._unreachable else 408
+                self._unreachable.discard(txn)
                 if txn.owner is not None:
-                    reason = "Request Timeout" if txn.peer.transport == "udp" else "Service Unavailable"
-                    txn.owner(make_response(txn.request, 408, reason), txn)
+                    txn.owner(make_response(txn.request, status), txn)
             else:
                 self.handler.on_server_timeout(txn)  # type: ignore[arg-type]
         elif isinstance(out, StrayResponse):
@@ -362,9 +366,9 @@ class SipStack:
             self._transport_failed(txn)
             self._flush()
 
-    @staticmethod
-    def _transport_failed(txn: object) -> None:
+    def _transport_failed(self, txn: object) -> None:
         if isinstance(txn, ClientTransaction):
+            self._unreachable.add(txn)
             txn.transport_failed()
 
 
