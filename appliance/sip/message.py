@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from .headers import LIST_HEADERS, CSeq, NameAddress, Via, canonical_name, is_token, split_list
 from .uri import Uri, parse_uri
 
-MAX_MESSAGE_SIZE = 65535  # larger messages are refused (UDP cannot carry them; TCP gets a 513)
+MAX_MESSAGE_SIZE = 65535  # larger messages are refused (UDP cannot carry them; a TCP flow sending one is closed)
 MAX_HEADERS = 256
 
 REASON_PHRASES = {
