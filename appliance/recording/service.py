@@ -8,7 +8,9 @@ the parts are mixed into one 8 kHz mono WAV off the event loop (storage.assemble
 Stopping and starting again during one call appends to the same file (segments, without the gap). A
 recording started because of `record_calls` is the administrator's policy: the in-call code does not stop
 it. Recording never starts while the recordings' filesystem has less than `min_free_mb` free, and running
-recordings are stopped (kept so far) when it falls below that, so recordings never fill /data.
+recordings are stopped (kept so far) when it falls below that, so recordings never fill /data. The parties
+hear a short tone when recording starts or pauses (indications.py; at answer only with `announce`). Both
+settings follow the settings table while pbxd runs (`configure`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from typing import Any
 from appliance.media.engine import MediaError
 
 from . import storage
+from .settings import DEFAULT_MIN_FREE_MB, RecordingSettings
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_MIN_FREE_MB", "MIN_SECONDS", "CallRecording", "RecordingService"]
 
-DEFAULT_MIN_FREE_MB = 200
 MIN_SECONDS = 0.5  # a recording shorter than this (started and stopped at once) is not kept
 SPACE_CHECK_INTERVAL = 5.0  # seconds between free-space checks while anything is being recorded
 MB = 1024 * 1024
@@ -38,7 +40,7 @@ class RecordingService:
     """The box's call recordings under `root` (the data directory's `recordings/`)."""
 
     def __init__(self, root: Path, find_extension: Callable[[str], Any], *,
-                 min_free_mb: float = DEFAULT_MIN_FREE_MB, min_seconds: float = MIN_SECONDS,
+                 min_free_mb: float = DEFAULT_MIN_FREE_MB, announce: bool = False, min_seconds: float = MIN_SECONDS,
                  free_bytes: Callable[[Path], int] = storage.free_bytes,
                  token: Callable[[], str] = lambda: secrets.token_hex(4),
                  check_interval: float = SPACE_CHECK_INTERVAL) -> None:
@@ -46,13 +48,21 @@ class RecordingService:
             raise ValueError(f"recording.min_free_mb must not be negative, not {min_free_mb}")
         self.root = Path(root)
         self.find_extension = find_extension
-        self.min_free_mb = min_free_mb
+        self.min_free_mb = min_free_mb  # both follow the settings while pbxd runs (settings.py, applications)
+        self.announce = announce  # beep to both parties when a call is recorded from its answer
         self.min_samples = int(min_seconds * storage.RATE)
         self._free_bytes = free_bytes
         self._token = token
         self.check_interval = check_interval
         self.active: set[CallRecording] = set()
         self._watch: asyncio.Task[None] | None = None
+
+    def configure(self, chosen: RecordingSettings) -> None:
+        """Use changed settings from now on: the next start, the next free-space check, the next answer."""
+        if chosen.min_free_mb < 0:
+            raise ValueError(f"recording.min_free_mb must not be negative, not {chosen.min_free_mb}")
+        self.min_free_mb = chosen.min_free_mb
+        self.announce = chosen.announce
 
     def recover(self) -> int:
         """At start-up: drop the parts of calls a crash cut off (see storage); returns how many."""
