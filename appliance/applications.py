@@ -1,14 +1,19 @@
-"""Wiring of the applications the box answers calls with: prompts, feature codes, voicemail.
+"""Wiring of the applications the box answers calls with: prompts, feature codes, voicemail, recording.
 
 Kept out of daemon.py so that the daemon reads as transport + calls, and each application is built
 from explicit dependencies here. Prompts are optional at run time: without a rendered prompt library
 (`make prompts`), calls and registrations work and the features that speak are refused with 501.
+
+Box-wide settings are followed while pbxd runs (D-vmx-6): each group (voicemail, recording, feature codes)
+is a `LiveSettings` re-read when the settings table changes, and `refresh_settings` (pbxd's 1 s
+housekeeping and `reload`) hands a changed group to the code that uses it, for the next call.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 from typing import Any
 
@@ -16,9 +21,10 @@ from appliance.calls.feature_apps import FeatureRunner
 from appliance.calls.features import FEATURES, FeatureCodeConflict, FeatureCodes
 from appliance.calls.incall import in_call_codes
 from appliance.calls.incall_features import IN_CALL_FEATURES
-from appliance.recording.service import DEFAULT_MIN_FREE_MB, RecordingService
+from appliance.recording import settings as recording_settings
+from appliance.recording.service import RecordingService
 from appliance.store import ExtensionStore, SettingsStore, open_database
-from appliance.voicemail.box_settings import LiveBoxSettings
+from appliance.voicemail.box_settings import BoxVoicemailSettings, LiveBoxSettings, LiveSettings
 from appliance.voicemail.mailer import EmailOutbox
 from appliance.voicemail.menus import Speech
 from appliance.voicemail.service import VoicemailService
@@ -35,13 +41,25 @@ class Applications:
     voicemail: VoicemailService | None
     outbox: EmailOutbox | None = None
     box_settings: LiveBoxSettings | None = None
+    #: Settings groups pbxd follows, each with what applies a changed value (see `follow`).
+    followed: list[tuple[LiveSettings[Any], Callable[[Any], None]]] = field(default_factory=list)
+
+    def follow(self, live: LiveSettings[Any], apply: Callable[[Any], None]) -> None:
+        """Call `apply(live.current)` whenever a refresh finds that group changed."""
+        self.followed.append((live, apply))
 
     def refresh_settings(self) -> None:
-        """Pick up changed box-wide voicemail settings (language, trusted phone) for the next call."""
-        if self.box_settings is None or not self.box_settings.refresh():
-            return
+        """Pick up changed box-wide settings (voicemail, recording, feature codes) for the next call."""
+        for live, apply in self.followed:
+            if not live.refresh():
+                continue
+            try:
+                apply(live.current)
+            except Exception:  # one group that cannot be applied must not keep the others back
+                log.exception("the changed %s could not be applied", live.what)
+
+    def _use_voicemail_settings(self, current: BoxVoicemailSettings) -> None:
         if self.voicemail is not None:
-            current = self.box_settings.current
             self.voicemail.trust_own_device = current.trust_own_device
             self.voicemail.default_language = current.language
 
@@ -67,11 +85,25 @@ def load_prompts() -> tuple[Any, Speech | None]:
     return library, Speech(say_digits, count, say_time)
 
 
-def feature_codes_from(settings: SettingsStore, extensions: list[str]) -> FeatureCodes:
-    """The code set in force: profile and overrides from settings, checked against the extensions."""
-    profile = settings.get("features.profile", "coovox")
-    overrides = {key[len("feature."):]: value for key, value in settings.all().items() if key.startswith("feature.")}
-    codes = FeatureCodes(profile, overrides)
+def feature_code_settings(settings: SettingsStore) -> tuple[Any, dict[str, Any]]:
+    """The stored profile and per-feature overrides, as stored (checked by `feature_codes_from`)."""
+    stored = settings.all()
+    overrides = {key[len("feature."):]: value for key, value in stored.items() if key.startswith("feature.")}
+    return stored.get("features.profile", "coovox"), overrides
+
+
+def feature_codes_from(stored: tuple[Any, dict[str, Any]], extensions: list[str]) -> FeatureCodes | None:
+    """The code set (profile, overrides) make, checked against the extensions; None when it cannot be built
+    (unknown profile or feature, a code that is not text). Collisions are logged and the set is used anyway."""
+    profile, overrides = stored
+    if not isinstance(profile, str) or not all(isinstance(code, str) for code in overrides.values()):
+        log.error("feature-code settings are not text: profile %r, overrides %r", profile, overrides)
+        return None
+    try:
+        codes = FeatureCodes(profile, overrides)
+    except FeatureCodeConflict as err:
+        log.error("feature-code settings cannot be used: %s", err)
+        return None
     try:
         codes.check(extensions)
     except FeatureCodeConflict as err:
@@ -84,8 +116,11 @@ def build(pbx: Any) -> Applications:
     prompts, speech = load_prompts()
     settings = SettingsStore(pbx.db)
     box_settings = LiveBoxSettings(settings)
-    codes = feature_codes_from(settings, [e.number for e in pbx.extensions.list()])
-    pbx.calls.router.features = codes
+    code_settings = LiveSettings(settings, feature_code_settings, "feature-code settings")
+    codes = feature_codes_from(code_settings.current, [e.number for e in pbx.extensions.list()])
+    if codes is None:
+        log.error("using the default feature codes (CooVox profile) until the settings are corrected")
+        codes = FeatureCodes()
 
     def set_preference(extension: str, **changes: Any) -> None:
         ExtensionStore(pbx.db).update(extension, **changes)
@@ -125,27 +160,47 @@ def build(pbx: Any) -> Applications:
             runner.register(feature, handler)
         counts_store = VoicemailStore(pbx.db, pbx.datadir.voicemail_dir)
         pbx.subscriptions.mailbox_counts = lambda ext: _counts(counts_store, ext)
-    _install_recording(pbx, settings, codes)
+    recording = LiveSettings(settings, recording_settings.load, "recording settings")
+    recordings = _install_recording(pbx, recording.current)
     pbx.calls.features = runner if prompts is not None else None
     pbx.calls.prompts = prompts
     pbx.calls.voicemail = voicemail
     # Read per call: a language changed on the settings page applies to the next call (refresh_settings).
     pbx.calls.language_of = lambda extension: _language(pbx, extension, box_settings.current.language)
-    return Applications(prompts, runner, codes, voicemail, outbox, box_settings)
+    apps = Applications(prompts, runner, codes, voicemail, outbox, box_settings)
+    _use_codes(pbx, apps, codes)
+    apps.follow(box_settings, apps._use_voicemail_settings)
+    apps.follow(recording, recordings.configure)
+    apps.follow(code_settings, lambda stored: _use_stored_codes(pbx, apps, stored))
+    return apps
 
 
-def _install_recording(pbx: Any, settings: SettingsStore, codes: FeatureCodes) -> None:
-    """Call recording (D-rec-1): the service on the data directory's recordings/, and the in-call codes
-    (of the profile in force) that calls watch for."""
-    min_free = settings.get("recording.min_free_mb", DEFAULT_MIN_FREE_MB)
-    if isinstance(min_free, bool) or not isinstance(min_free, (int, float)) or min_free < 0:
-        log.error("setting recording.min_free_mb=%r is not a number of MB >= 0; using %s", min_free,
-                  DEFAULT_MIN_FREE_MB)
-        min_free = DEFAULT_MIN_FREE_MB
-    recordings = RecordingService(pbx.datadir.recordings_dir, pbx.extensions.find, min_free_mb=float(min_free))
+def _install_recording(pbx: Any, current: recording_settings.RecordingSettings) -> RecordingService:
+    """Call recording (D-rec-1): the service on the data directory's recordings/, with the settings in force."""
+    recordings = RecordingService(pbx.datadir.recordings_dir, pbx.extensions.find,
+                                  min_free_mb=current.min_free_mb, announce=current.announce)
     recordings.recover()
     pbx.calls.env.recordings = recordings
+    return recordings
+
+
+def _use_codes(pbx: Any, apps: Applications, codes: FeatureCodes) -> None:
+    """Route dialled feature codes and watch in-call ones with `codes`, from the next call on."""
+    apps.feature_codes = codes
+    pbx.calls.router.features = codes
+    # Each Call copies these when it is created: calls already up keep the codes they started with.
     pbx.calls.env.in_call_codes = in_call_codes(codes.codes, FEATURES, IN_CALL_FEATURES)
+
+
+def _use_stored_codes(pbx: Any, apps: Applications, stored: tuple[Any, dict[str, Any]]) -> None:
+    """The feature-code settings changed: use the new set, or keep the one in force when it cannot be built."""
+    codes = feature_codes_from(stored, [e.number for e in pbx.extensions.list()])
+    if codes is None:
+        log.error("keeping the feature codes in force (%s profile)", apps.feature_codes.profile)
+        return
+    _use_codes(pbx, apps, codes)
+    log.info("feature codes now: profile %s, record_toggle %s", codes.profile,
+             codes.codes.get("record_toggle") or "off")
 
 
 def _counts(store: VoicemailStore, extension: str) -> tuple[int, int]:

@@ -3,15 +3,16 @@
 They are settings keys, written by the administrator's "Voicemail settings" page and validated here
 for both sides. pbxd holds a `LiveBoxSettings` that re-reads them whenever the settings change
 counter moves (checked every second and on `reload`), so a change applies to the next call without a
-restart.
+restart. `LiveSettings` is that mechanism for any other group of settings keys pbxd follows (recording,
+feature codes: appliance.applications), given the group's own `load`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from appliance.store.exceptions import InvalidValue
 from appliance.store.extensions import LANGUAGES
@@ -71,13 +72,21 @@ def save(settings: SettingsStore, box: BoxVoicemailSettings) -> None:
                        EMAIL_LINKS: box.email_links})
 
 
-class LiveBoxSettings:
-    """pbxd's copy of the settings, re-read only when the settings table changed."""
+T = TypeVar("T")
 
-    def __init__(self, settings: SettingsStore) -> None:
+
+class LiveSettings(Generic[T]):
+    """pbxd's copy of what `load` makes of the settings, re-read only when the settings table changed.
+
+    `load` must not raise for stored values (fall back and log instead) and must return something that
+    compares equal when nothing that matters changed."""
+
+    def __init__(self, settings: SettingsStore, load: Callable[[SettingsStore], T], what: str) -> None:
         self._settings = settings
+        self._load = load
+        self.what = what
         self._version = settings.version()
-        self.current = load(settings)
+        self.current: T = load(settings)
 
     def refresh(self) -> bool:
         """Re-read after a change of the settings table; True when what is in force changed."""
@@ -85,9 +94,16 @@ class LiveBoxSettings:
         if version == self._version:
             return False
         self._version = version
-        fresh = load(self._settings)
+        fresh = self._load(self._settings)
         if fresh == self.current:
             return False
-        log.info("voicemail settings now %s (were %s)", fresh, self.current)
+        log.info("%s now %s (were %s)", self.what, fresh, self.current)
         self.current = fresh
         return True
+
+
+class LiveBoxSettings(LiveSettings[BoxVoicemailSettings]):
+    """pbxd's copy of the box-wide voicemail settings."""
+
+    def __init__(self, settings: SettingsStore) -> None:
+        super().__init__(settings, load, "voicemail settings")

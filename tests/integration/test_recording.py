@@ -165,3 +165,127 @@ def test_the_call_log_plays_the_recording_to_the_parties(pbx_factory, phone_fact
     assert served.status_code == 200 and served.mimetype == "audio/wav"
     assert served.data == path.read_bytes()
     assert stranger.get(f"/calls/{cdr['id']}/recording").status_code == 403
+
+
+# --- what the parties hear, and settings followed while pbxd runs ---------------------------------------------
+
+BEEP_HZ, PAUSE_HZ = 1400, 900  # appliance.recording.indications.STARTED / PAUSED
+
+
+def heard(path: Path, conversation: int) -> list[tuple[float, float, float]]:
+    """What a phone heard, as (start, end, freq) stretches of the other party's tone and the two indications."""
+    return audio.tone_segments(path, [conversation, BEEP_HZ, PAUSE_HZ], block_seconds=0.02)
+
+
+def assert_indication_between_conversation(segments: list, freq: int, conversation: int, seconds: tuple) -> float:
+    """One indication of `freq` lasting `seconds` (min, max) in all, with the conversation before and after
+    it; returns when it started."""
+    parts = [s for s in segments if s[2] == freq]
+    assert parts, f"no {freq} Hz heard: {segments}"
+    start, end = parts[0][0], parts[-1][1]
+    assert end - start < 0.5, f"{freq} Hz spread over {start:.2f}-{end:.2f} s: {segments}"
+    total = sum(e - b for b, e, _ in parts)
+    assert seconds[0] <= total <= seconds[1], f"{freq} Hz heard for {total:.2f} s: {segments}"
+    talk = [s for s in segments if s[2] == conversation]
+    assert any(e <= start + 0.03 for _, e, _ in talk), f"no conversation before the {freq} Hz tone: {segments}"
+    after = [b for b, _, _ in talk if b >= end - 0.03]
+    assert after and after[0] - end < 0.15, f"the conversation did not come back after {freq} Hz: {segments}"
+    return start
+
+
+def test_both_parties_hear_a_beep_when_star_one_starts_recording_and_two_lower_ones_when_it_pauses(
+        pbx_factory, phone_factory, tmp_path):
+    pbx = recorded_pbx(pbx_factory)
+    call, incoming, _, _ = answered_call(pbx, phone_factory)
+    call.play_tone(1000)       # the caller talks …
+    incoming.play_tone(1600)   # … and so does the callee, all the time
+    alice_hears, bob_hears = call.record(tmp_path / "alice.wav"), incoming.record(tmp_path / "bob.wav")
+    time.sleep(1.0)
+    call.send_dtmf("*1")
+    assert incoming.wait_dtmf(2, 5) == "*1"
+    time.sleep(1.5)
+    ends = [e for e in incoming.phone.events("dtmf_end") if e["call"] == incoming.id]
+    assert [(e["digit"], e["duration"]) for e in ends] == [("*", 160), ("1", 160)]  # not cut short by the beep
+    incoming.send_dtmf("*1")   # the callee pauses it
+    assert call.wait_dtmf(2, 5) == "*1"
+    time.sleep(1.5)
+    call.stop_recording()
+    incoming.stop_recording()
+    call.hangup()
+    incoming.wait_disconnected(5)
+
+    for path, conversation in ((alice_hears, 1600), (bob_hears, 1000)):
+        segments = heard(path, conversation)
+        started = assert_indication_between_conversation(segments, BEEP_HZ, conversation, (0.1, 0.3))
+        paused = assert_indication_between_conversation(segments, PAUSE_HZ, conversation, (0.08, 0.26))
+        assert 1.0 < paused - started < 3.0, segments
+    path = recording_of(pbx, wait_cdr(pbx))
+    assert audio.has_tone(path, 1000, 1.0) and not audio.has_tone(path, BEEP_HZ, 0.06)  # the beep is not recorded
+
+
+def wait_log(pbx, text: str, timeout: float = 5.0) -> None:
+    """pbxd follows a settings change by itself within a second (no reload sent): wait for it to say so."""
+    deadline = time.monotonic() + timeout
+    while text not in pbx.log_tail(400):
+        assert time.monotonic() < deadline, f"pbxd did not log {text!r}:\n{pbx.log_tail()}"
+        time.sleep(0.1)
+
+
+def test_a_changed_record_code_applies_to_the_next_call_without_a_restart(pbx_factory, phone_factory):
+    pbx = recorded_pbx(pbx_factory)
+    pid = pbx.proc.pid
+    pbx.set_setting("feature.record_toggle", "*3")  # what an admin's change does; no reload asked
+    wait_log(pbx, "feature codes now: profile coovox, record_toggle *3")
+
+    call, incoming, _, _ = answered_call(pbx, phone_factory)
+    time.sleep(0.3)
+    call.send_dtmf("*1")       # the old code: nothing starts
+    assert incoming.wait_dtmf(2, 5) == "*1"
+    call.play_tone(700)
+    time.sleep(1.2)
+    call.stop_tone()
+    call.send_dtmf("*3")       # the new one
+    assert incoming.wait_dtmf(2, 5) == "*3"
+    time.sleep(0.3)
+    call.play_tone(1000)
+    time.sleep(1.5)
+    call.hangup()
+    incoming.wait_disconnected(5)
+
+    path = recording_of(pbx, wait_cdr(pbx))
+    assert audio.has_tone(path, 1000, 1.2)
+    assert not audio.has_tone(path, 700, 0.3)  # *1 did not start it
+    assert pbx.proc.pid == pid and "dialled *3: recording started" in pbx.log_tail(400)
+
+
+def test_announcement_and_cap_switched_on_while_pbxd_runs_apply_to_the_next_calls(pbx_factory, phone_factory,
+                                                                                  tmp_path):
+    pbx = recorded_pbx(pbx_factory, record_calls=True)
+    pbx.set_setting("recording.announce", True)
+    wait_log(pbx, "recording settings now RecordingSettings(min_free_mb=200, announce=True)")
+
+    call, incoming, _, _ = answered_call(pbx, phone_factory)
+    call.play_tone(1000)
+    incoming.play_tone(1600)
+    alice_hears, bob_hears = call.record(tmp_path / "alice.wav"), incoming.record(tmp_path / "bob.wav")
+    time.sleep(2.0)
+    call.stop_recording()
+    incoming.stop_recording()
+    call.hangup()
+    incoming.wait_disconnected(5)
+    for path, conversation in ((alice_hears, 1600), (bob_hears, 1000)):
+        assert_indication_between_conversation(heard(path, conversation), BEEP_HZ, conversation, (0.1, 0.3))
+    assert wait_cdr(pbx)["recording"]
+
+    pbx.set_setting("recording.min_free_mb", 1 << 40)  # a cap no disk meets
+    wait_log(pbx, "recording settings now RecordingSettings(min_free_mb=1099511627776")
+    call = call.phone.call(pbx.uri("2002"))
+    incoming = incoming.phone.wait_incoming(5)
+    incoming.answer()
+    call.wait_confirmed(5)
+    time.sleep(1.0)
+    call.hangup()
+    incoming.wait_disconnected(5)
+    rows = pbx.wait_cdrs(2, 10)
+    assert len(rows) == 2 and rows[1]["recording"] is None, pbx.log_tail()
+    assert "not recorded, less than 1099511627776 MB free" in pbx.log_tail(200)

@@ -52,3 +52,14 @@ def test_the_live_copy_changes_only_when_the_settings_table_changed(settings):
     settings.set("prompts.language", "ru")
     assert live.refresh() is True and live.current.language == "ru"
     assert live.refresh() is False
+
+
+def test_the_same_mechanism_follows_any_group_of_keys_through_its_own_loader(settings):
+    from appliance.voicemail.box_settings import LiveSettings
+
+    live = LiveSettings(settings, lambda store: store.get("feature.record_toggle", "*1"), "feature codes")
+    assert live.current == "*1" and live.refresh() is False
+    settings.set("prompts.language", "ru")
+    assert live.refresh() is False  # another group's key: nothing this group uses changed
+    settings.set("feature.record_toggle", "*9")
+    assert live.refresh() is True and live.current == "*9"
