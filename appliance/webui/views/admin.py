@@ -1,5 +1,5 @@
-"""Administrator: portal switch and login policy, SMTP settings with a test mail, box information and
-certificate upload, the admin password."""
+"""Administrator: portal switch and login policy, SMTP settings with a test mail, box information, the call
+recording settings (free-space cap, announcement) and certificate upload, the admin password."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 import appliance
 from appliance.passwords import hash_password, verify_password
+from appliance.recording import settings as recording_settings
 from appliance.store import schema_version
 from appliance.store.exceptions import InvalidValue
 from appliance.store.extensions import validate_email
@@ -122,7 +123,14 @@ def box():  # noqa: ANN201
     return _box_page(Form())
 
 
-def _box_page(form: Form, status: int = 200):  # noqa: ANN202
+def _recording_form() -> Form:
+    current = recording_settings.load(webdb.settings())
+    cap = current.min_free_mb
+    return Form({"min_free_mb": str(int(cap)) if float(cap).is_integer() else str(cap),
+                 "announce": current.announce})
+
+
+def _box_page(form: Form, status: int = 200, recording: Form | None = None):  # noqa: ANN202
     datadir = webdb.datadir()
     disk = shutil.disk_usage(datadir.path)
     daemon: dict[str, object] = {}
@@ -139,7 +147,27 @@ def _box_page(form: Form, status: int = 200):  # noqa: ANN202
         "disk_total": disk.total, "workers_pid": os.getpid(),
     }
     cert = certificates.describe(datadir.tls_cert_path)
-    return render_template("admin/box.html", info=info, daemon=daemon, cert=cert, form=form), status
+    return render_template("admin/box.html", info=info, daemon=daemon, cert=cert, form=form,
+                           recording=recording or _recording_form(),
+                           max_min_free_mb=recording_settings.MAX_MIN_FREE_MB), status
+
+
+@bp.route("/box/recording", methods=["POST"], endpoint="recording")
+@admin_required
+def recording():  # noqa: ANN201
+    """The recording settings; pbxd follows them by itself (D-rec-7) and is asked to reload for the next call."""
+    form = Form.from_request(request.form, ["min_free_mb"], checkboxes=["announce"])
+    chosen = form.check("min_free_mb", lambda: recording_settings.validate(
+        {"min_free_mb": form.text("min_free_mb"), "announce": bool(form.get("announce"))}),
+        field_map={"min_free_mb": "min_free_mb", "announce": "announce"})
+    if chosen is None:
+        return _box_page(Form(), 400, recording=form)
+    recording_settings.save(webdb.settings(), chosen)
+    webdb.pbx().reload()
+    log.info("admin changed the recording settings: keep %s MiB free, announcement %s", chosen.min_free_mb,
+             "on" if chosen.announce else "off")
+    flash("Recording settings saved. The next call uses them.", "success")
+    return redirect(url_for("admin.box"))
 
 
 @bp.route("/box/certificate", methods=["POST"], endpoint="certificate")
