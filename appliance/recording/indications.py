@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 __all__ = ["PAUSED", "STARTED", "indicate"]
 
 #: Recording runs (started, continued, or still on when `*1` cannot stop it): one 200 ms beep at 1400 Hz,
-#: the frequency of the ITU-T/Cisco recording warning tone.
+#: the frequency of the recording warning tone of ITU-T E.180 (and of the US "beep tone").
 STARTED = ToneSpec.parse("!1400/200")
 #: Recording is off (paused, or refused for lack of space): two short lower beeps, 100 ms apart.
 PAUSED = ToneSpec.parse("!900/100,!0/100,!900/100")
