@@ -28,7 +28,7 @@ $(SYSSTAMP): scripts/install-system-deps.sh
 system-deps: $(SYSSTAMP)
 
 run: $(STAMP) prompts webassets
-	$(BIN)/python -m appliance init --data $(DATA) > /dev/null
+	$(BIN)/python -m appliance init --data $(DATA)
 	@$(BIN)/python -m appliance web --data $(DATA) --https-port $(WEB_PORT) --http-port $(WEB_HTTP_PORT) & web=$$!; \
 	trap 'kill $$web 2>/dev/null; wait $$web 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	sleep 1; $(BIN)/python -m appliance run --data $(DATA)

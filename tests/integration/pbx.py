@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -49,7 +50,10 @@ class PbxProcess:
         self.rtp_ports = (base, base + 400)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data.parent / f"{data.name}-pbxd.log"
-        self.cli("init")
+        init = self.cli("init")
+        # `appliance init` makes the web admin password and prints it this once (the UART at first boot)
+        shown = re.search(r"web admin\s+user admin, password (\S+)", init.stdout)
+        self.admin_password: str | None = shown.group(1) if shown else None
 
     @property
     def address(self) -> str:

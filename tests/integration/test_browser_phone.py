@@ -63,7 +63,7 @@ def box(pbx_factory) -> Iterator[Any]:
     pbx.set_setting("sip_ws_port", 0)
     pbx.start()
     enable_portal_user(pbx, "2001", "alice-web-pw")
-    web = WebServer(pbx.data).start()
+    web = WebServer(pbx.data, pbx.admin_password).start()
     try:
         yield pbx, web
     finally:

@@ -46,7 +46,7 @@ VOICEMAIL_ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required",
 
 @pytest.fixture
 def web(pbx: Any) -> Iterator[WebServer]:
-    server = WebServer(pbx.data).start()
+    server = WebServer(pbx.data, pbx.admin_password).start()
     try:
         yield server
     finally:
