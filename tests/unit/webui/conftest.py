@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from appliance.passwords import hash_password
 from appliance.store import ExtensionStore, SettingsStore, initialize_database
+from appliance.voicemail.storage import VoicemailStore
 from appliance.webui import create_app
 from appliance.webui.pbx import PbxRefused, PbxUnavailable
 
@@ -187,3 +188,9 @@ def db(data_dir: Path) -> Iterator[Any]:
     database = open_database(data_dir / "pbx.sqlite3")
     yield database
     database.close()
+
+
+@pytest.fixture
+def vm(db: Any, data_dir: Path) -> VoicemailStore:
+    """The voicemail store of the test's data directory, as pbxd and the web UI open it."""
+    return VoicemailStore(db, data_dir / "voicemail", find_extension=ExtensionStore(db).find)

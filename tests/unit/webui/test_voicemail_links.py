@@ -5,12 +5,11 @@ links get a plain page."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from appliance.store import ExtensionStore, SettingsStore
+from appliance.store import SettingsStore
 from appliance.voicemail import links
 from appliance.voicemail.storage import VoicemailStore
 from tests.unit.webui.conftest import Client, text
@@ -20,11 +19,6 @@ from tests.unit.webui.test_voicemail_pages import VoicemailPbx, leave
 @pytest.fixture
 def pbx() -> VoicemailPbx:
     return VoicemailPbx()
-
-
-@pytest.fixture
-def vm(db: Any, data_dir: Path) -> VoicemailStore:
-    return VoicemailStore(db, data_dir / "voicemail", find_extension=ExtensionStore(db).find)
 
 
 @pytest.fixture

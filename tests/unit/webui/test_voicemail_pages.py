@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import re
 import wave
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,11 +47,6 @@ class VoicemailPbx(FakePbx):
 @pytest.fixture
 def pbx() -> VoicemailPbx:
     return VoicemailPbx()
-
-
-@pytest.fixture
-def vm(db: Any, data_dir: Path) -> VoicemailStore:
-    return VoicemailStore(db, data_dir / "voicemail", find_extension=ExtensionStore(db).find)
 
 
 def leave(vm: VoicemailStore, mailbox: str = "1001", caller: str = "5550100", *, name: str | None = "Caller",

@@ -4,13 +4,9 @@ user sees the policy but cannot change it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from appliance.store import ExtensionStore
-from appliance.voicemail.storage import VoicemailStore
 from tests.unit.webui.conftest import text
 from tests.unit.webui.test_voicemail_pages import VoicemailPbx
 
@@ -23,11 +19,6 @@ SHARED = {"number": "70000", "name": "Sales", "language": "", "pin": "2468", "em
 @pytest.fixture
 def pbx() -> VoicemailPbx:
     return VoicemailPbx()
-
-
-@pytest.fixture
-def vm(db: Any, data_dir: Path) -> VoicemailStore:
-    return VoicemailStore(db, data_dir / "voicemail", find_extension=ExtensionStore(db).find)
 
 
 def test_the_administrator_sets_an_extensions_retention(admin, vm):
