@@ -51,7 +51,7 @@ class Endpoint:
                  "_dtmf_rx", "_engine", "_jitter", "_jitter_ts", "_latched", "_max_seq", "_offload", "_pending",
                  "_rate", "_receiving", "_relay", "_relay_map", "_remote", "_remote_ssrc", "_rtcp_port_given",
                  "_rtcp_remote", "_rtcp_sendto", "_rx_fifo", "_rx_mark", "_sdp_remote", "_sendto", "_seq",
-                 "_settled", "_sockets", "_talking", "_tap", "_te_pt", "_time", "_timed_out", "_transit", "_ts",
+                 "_sockets", "_talking", "_tap", "_te_pt", "_time", "_timed_out", "_transit", "_ts",
                  "_tx_until", "bytes_in", "bytes_out", "closed", "codec_name", "direction", "dropped",
                  "generated_bytes", "generated_packets", "key", "local_host", "local_port", "on_dtmf", "on_timeout",
                  "packets_in", "packets_out", "payload_type", "player", "ptime", "recorder", "relay_dtmf", "rtcp",
@@ -91,10 +91,8 @@ class Endpoint:
         self._rx_fifo: np.ndarray | None = None
         self._dtmf_rx: Any = None
         self.relay_dtmf = True
-        # Relay workers (D-engine-7): (worker, pair id) while a worker relays this endpoint's RTP; whether
-        # the endpoint was found eligible, unchanged, at the previous housekeeping round.
+        # Relay workers (D-engine-7): (worker, pair id) while a worker relays this endpoint's RTP.
         self._offload: Any = None
-        self._settled = False
         # Receive statistics, RFC 3550 A.1/A.8, kept inline for the hot path.
         self.packets_in = 0
         self.bytes_in = 0

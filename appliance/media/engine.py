@@ -24,7 +24,7 @@ from appliance.errors import ApplianceError
 from appliance.media.clock import TickClock
 from appliance.media.endpoint import Endpoint
 from appliance.media.mixer import Mixer, mix_outputs, silence
-from appliance.media.offload import RelayWorkers
+from appliance.media.offload import CHECK_TICKS, RelayWorkers
 from appliance.media.players import ArraySource, DtmfOut, Player, Recorder, ToneSource
 from appliance.media.routing import Route
 from appliance.media.rtp import ntp_timestamp
@@ -368,12 +368,12 @@ class MediaEngine:
             route = board.routes.get(player.endpoint)
             if route is None or not route.clocked:
                 player.read_frame()
+        if self.offload is not None and self.clock.total_ticks % CHECK_TICKS == 0:
+            self.offload.housekeeping(now)
         if self.clock.total_ticks % HOUSEKEEPING_TICKS == 0:
-            endpoints = list(self.endpoints.values())
-            for endpoint in endpoints:
+            for endpoint in list(self.endpoints.values()):
                 endpoint._housekeeping(now)
-            if self.offload is not None:
-                self.offload.housekeeping(endpoints)
+
 
     def _detect(self, endpoint: Endpoint, frame: np.ndarray) -> None:
         if endpoint._detector is None:

@@ -1,6 +1,6 @@
 """pbxd's side of the relay workers (D-engine-7): handing settled two-party relays to other cores and back.
 
-A pair is handed over when, at two housekeeping rounds in a row (about a second apart), both endpoints relay
+A pair is handed over when, unchanged for SETTLE seconds, both endpoints relay
 from each other and nothing else touches their audio (no tap, player, recorder, DTMF sender, in-band detector,
 monitor), both send and receive, neither uses rtcp-mux (WebRTC bridge legs) and the engine reads with
 add_reader.  pbxd removes its readers of the two RTP sockets and sends the descriptors (SCM_RIGHTS) with the
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 __all__ = ["RELEASE_TIMEOUT", "RelayWorkers", "default_worker_count"]
 
 RELEASE_TIMEOUT = 0.1   # seconds pbxd waits for a worker's final state before it takes a pair back without it
+SETTLE = 0.4           # seconds a pair must stay unchanged before it is handed over (call set-up settles)
+CHECK_TICKS = 10       # the engine looks for pairs to hand over every 10 ticks (200 ms)
 RESTART_DELAY = 1.0     # a dead worker is replaced after this (not in a tight loop if it keeps dying)
 
 
@@ -116,6 +118,7 @@ class RelayWorkers:
         self._pids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._candidates: dict[Endpoint, float] = {}  # endpoint -> when it last changed
         self.handed_over = 0   # counters for diagnostics and tests
         self.taken_back = 0
         self.release_timeouts = 0
@@ -143,6 +146,8 @@ class RelayWorkers:
     async def close(self) -> None:
         """Take every pair back without asking (the workers are about to exit), then stop the workers."""
         self._closing = True
+        log.info("relay workers: %d pairs handed over, %d taken back (%d without the worker's answer)",
+                 self.handed_over, self.taken_back, self.release_timeouts)
         procs = []
         for worker in self.workers:
             if worker is None:
@@ -191,23 +196,28 @@ class RelayWorkers:
 
     # ------------------------------------------------------------------ hand over
 
-    def housekeeping(self, endpoints: list[Endpoint]) -> None:
-        """Once a second: hand over pairs that were eligible at the previous round too and have not changed."""
-        if self._closing:
+    def housekeeping(self, now: float) -> None:
+        """Every few ticks: hand over the pairs that are eligible and have not changed for SETTLE seconds.
+
+        Only endpoints changed since they were last looked at are candidates: everything that can make a pair
+        eligible (connect, codec, direction, player/recorder/DTMF end, remote address) goes through `reclaim`."""
+        if self._closing or not self._candidates:
             return
-        for a in endpoints:
-            if a._offload is not None:
+        if not any(w is not None and w.alive for w in self.workers):
+            return  # the candidates wait for a (re)started worker
+        for ep, changed in list(self._candidates.items()):
+            if now - changed < SETTLE or ep not in self._candidates:  # (or already handled with its peer)
                 continue
-            b = a._relay
-            if b is not None and b.key < a.key:
-                continue  # the pair is looked at from its lower key
-            if b is None or not _eligible(a, b):
-                a._settled = False
+            del self._candidates[ep]
+            peer = ep._relay
+            if ep._offload is not None or peer is None or peer._offload is not None:
                 continue
-            if a._settled and b._settled:
-                self._hand_over(a, b)
-            else:
-                a._settled = b._settled = True
+            if peer in self._candidates:
+                if now - self._candidates[peer] < SETTLE:
+                    continue  # the peer's own turn will come
+                del self._candidates[peer]
+            if _eligible(ep, peer):
+                self._hand_over(ep, peer)
 
     def _hand_over(self, a: Endpoint, b: Endpoint) -> None:
         live = [w for w in self.workers if w is not None and w.alive]
@@ -221,6 +231,8 @@ class RelayWorkers:
         if not worker.send(("take", pid, _leg(a, b), _leg(b, a)), [a._sockets.rtp_fd, b._sockets.rtp_fd]):
             a._sockets.resume_rtp()
             b._sockets.resume_rtp()
+            now = self.engine.now()
+            self._candidates[a] = self._candidates[b] = now  # try again later
             return
         worker.pairs[pid] = (a, b)
         a._offload = b._offload = (worker, pid)
@@ -230,8 +242,11 @@ class RelayWorkers:
 
     def reclaim(self, endpoints: Any) -> None:
         """Take back every pair among `endpoints` before something about them changes (waits for the ack)."""
+        now = self.engine.now()
+        candidates = self._candidates
         for ep in endpoints:
-            ep._settled = False  # a change restarts the wait before the next hand-over
+            if not ep.closed:
+                candidates[ep] = now  # a change restarts the wait before the next hand-over
             held = ep._offload
             if held is None:
                 continue
@@ -273,7 +288,10 @@ class RelayWorkers:
             return
         for i, ep in enumerate(pair):
             ep._offload = None
-            ep._settled = False
+            if not ep.closed:
+                self._candidates[ep] = self.engine.now()
+            else:
+                self._candidates.pop(ep, None)
             if final is not None:
                 _apply(ep, final[i])
             if ep._sockets is not None and not ep.closed:
