@@ -24,7 +24,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from appliance.media.relay_worker import MAX_MESSAGE
+from appliance.media.relay_worker import MAX_MESSAGE, TAKE_BATCH
 
 if TYPE_CHECKING:
     from appliance.media.endpoint import Endpoint
@@ -205,6 +205,7 @@ class RelayWorkers:
             return
         if not any(w is not None and w.alive for w in self.workers):
             return  # the candidates wait for a (re)started worker
+        ready: list[tuple[Endpoint, Endpoint]] = []
         for ep, changed in list(self._candidates.items()):
             if now - changed < SETTLE or ep not in self._candidates:  # (or already handled with its peer)
                 continue
@@ -217,26 +218,34 @@ class RelayWorkers:
                     continue  # the peer's own turn will come
                 del self._candidates[peer]
             if _eligible(ep, peer):
-                self._hand_over(ep, peer)
+                ready.append((ep, peer))
+        if ready:
+            self._hand_over(ready)
 
-    def _hand_over(self, a: Endpoint, b: Endpoint) -> None:
+    def _hand_over(self, pairs: list[tuple[Endpoint, Endpoint]]) -> None:
+        """Give pairs to the least-loaded workers, up to TAKE_BATCH pairs (2 descriptors each) per message."""
         live = [w for w in self.workers if w is not None and w.alive]
-        if not live:
-            return
-        worker = min(live, key=lambda w: len(w.pairs))
-        pid = next(self._pids)
-        assert a._sockets is not None and b._sockets is not None
-        a._sockets.pause_rtp()
-        b._sockets.pause_rtp()
-        if not worker.send(("take", pid, _leg(a, b), _leg(b, a)), [a._sockets.rtp_fd, b._sockets.rtp_fd]):
-            a._sockets.resume_rtp()
-            b._sockets.resume_rtp()
-            now = self.engine.now()
-            self._candidates[a] = self._candidates[b] = now  # try again later
-            return
-        worker.pairs[pid] = (a, b)
-        a._offload = b._offload = (worker, pid)
-        self.handed_over += 1
+        for start in range(0, len(pairs), TAKE_BATCH):
+            batch = pairs[start:start + TAKE_BATCH]
+            worker = min(live, key=lambda w: len(w.pairs))
+            items, fds = [], []
+            for a, b in batch:
+                assert a._sockets is not None and b._sockets is not None
+                a._sockets.pause_rtp()
+                b._sockets.pause_rtp()
+                items.append((next(self._pids), _leg(a, b), _leg(b, a)))
+                fds += [a._sockets.rtp_fd, b._sockets.rtp_fd]
+            if not worker.send(("take", items), fds):
+                now = self.engine.now()
+                for a, b in batch:
+                    a._sockets.resume_rtp()  # type: ignore[union-attr]
+                    b._sockets.resume_rtp()  # type: ignore[union-attr]
+                    self._candidates[a] = self._candidates[b] = now  # tried again at a later check
+                continue
+            for (pid, _, _), (a, b) in zip(items, batch):
+                worker.pairs[pid] = (a, b)
+                a._offload = b._offload = (worker, pid)
+            self.handed_over += len(batch)
 
     # ------------------------------------------------------------------ take back
 

@@ -5,7 +5,7 @@
 pbxd and the worker share one AF_UNIX SOCK_SEQPACKET socketpair (fd N here).  pbxd sends pickled tuples,
 with the pair's two RTP sockets attached as SCM_RIGHTS on a "take":
 
-    ("take", pid, state_a, state_b)  + fds [rtp_a, rtp_b]    relay a <-> b from now on
+    ("take", [(pid, leg_a, leg_b), ...]) + fds [rtp_a, rtp_b, ...]    relay each a <-> b from now on
     ("release", pid)                                          stop; answer ("released", pid, state_a, state_b)
     ("stop",)                                                 exit (so does EOF)
 
@@ -40,10 +40,11 @@ from typing import Any
 log = logging.getLogger("appliance.media.relay_worker")
 
 MAX_DATAGRAM = 2048
-MAX_MESSAGE = 1 << 16
+MAX_MESSAGE = 1 << 18     # a take of TAKE_BATCH law-swapping pairs is ~50 KB
 SNAPSHOT_INTERVAL = 0.5   # stats to pbxd; its housekeeping reads them once a second
 LATCH_REOPEN = 2.0        # as Endpoint._housekeeping: a source silent this long lets the next one latch
 STATS_CHUNK = 150         # pairs per stats message: stays far below the socket's send buffer
+TAKE_BATCH = 50           # most pairs pbxd puts in one "take" (two descriptors each; SCM_MAX_FD is 253)
 _TS = struct.Struct("!I")
 _HEADER4 = struct.Struct("!I")
 
@@ -200,11 +201,11 @@ class Worker:
 
     def on_control(self) -> None:
         try:
-            data, fds, _flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE, 2)
+            data, fds, _flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE, 2 * TAKE_BATCH)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError as err:
-            log.warning("relay worker: control socket failed: %s", err)
+        except OSError as err:  # ECONNRESET when pbxd was killed
+            log.info("relay worker: control socket closed: %s", err)
             self.running = False
             return
         if not data:  # pbxd closed its end (or died)
@@ -215,7 +216,16 @@ class Worker:
         message = pickle.loads(data)
         kind = message[0]
         if kind == "take":
-            self.take(message[1], message[2], message[3], fds)
+            pairs = message[1]
+            if len(fds) != 2 * len(pairs):
+                log.warning("relay worker: %d pairs came with %d descriptors", len(pairs), len(fds))
+                for fd in fds:
+                    os.close(fd)
+                for pid, _, _ in pairs:
+                    self.send(("released", pid, None, None))
+                return
+            for i, (pid, a, b) in enumerate(pairs):
+                self.take(pid, a, b, fds[2 * i:2 * i + 2])
         elif kind == "release":
             self.release(message[1])
         elif kind == "stop":
@@ -227,12 +237,6 @@ class Worker:
                 os.close(fd)
 
     def take(self, pid: int, a: tuple[Any, ...], b: tuple[Any, ...], fds: list[int]) -> None:
-        if len(fds) != 2:
-            for fd in fds:
-                os.close(fd)
-            log.warning("relay worker: pair %s came with %d descriptors, not 2", pid, len(fds))
-            self.send(("released", pid, None, None))
-            return
         legs = []
         for side, (spec, fd) in enumerate(zip((a, b), fds)):
             sock = socket.socket(fileno=fd)
