@@ -69,6 +69,8 @@ class Config:
     #: Addresses offered to browsers for media (ICE host candidates), comma-separated; empty means the
     #: bind address, or every interface's address when pbxd is bound to 0.0.0.0 or ::.
     webrtc_ice_host: str = ""
+    #: Relay worker processes for two-party calls (D-engine-7): -1 = one per CPU beyond the first, 0 = off.
+    media_relay_workers: int = -1
     #: Where each field's value came from ("default", "setting realm", "--sip-port"); for messages only.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -199,6 +201,8 @@ def _problems(config: Config) -> list[str]:
         bad("rtp_port_min", f"the RTP range {lo}-{hi} is empty (minimum must be below maximum)")
     elif config.sip_udp_port and lo <= config.sip_udp_port <= hi:
         bad("sip_udp_port", f"port {config.sip_udp_port} lies inside the RTP range {lo}-{hi}")
+    if not -1 <= config.media_relay_workers <= 64:
+        bad("media_relay_workers", f"{config.media_relay_workers} is not -1 (one per extra CPU), 0 (off) or 1-64")
     if not _REALM_RE.fullmatch(config.realm):
         bad("realm", f"{config.realm!r} is not a realm (letters, digits, '.', '-', '_'; at most 253)")
     if not 1 <= config.ring_timeout <= 3600:

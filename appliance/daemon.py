@@ -26,6 +26,7 @@ from appliance.control import ControlServer
 from appliance.datadir import DataDir
 from appliance.media.engine import MediaEngine
 from appliance.media.moh import ensure_default_moh
+from appliance.media.offload import default_worker_count
 from appliance.sip.auth import RequestAuthenticator
 from appliance.sip.digest import DigestAuthenticator
 from appliance.sip.dispatcher import Dispatcher
@@ -74,8 +75,9 @@ class Pbx:
         host = cfg.bind_address
         media_host = host if host not in ("0.0.0.0", "::") else "127.0.0.1"
         tls = self.datadir.ensure_tls_certificate() if cfg.sip_tls_port or cfg.sip_wss_port else None
+        workers = cfg.media_relay_workers if cfg.media_relay_workers >= 0 else default_worker_count()
         self.engine = MediaEngine(host=host, port_min=cfg.rtp_port_min, port_max=cfg.rtp_port_max,
-                                  tone_country=cfg.tone_country)
+                                  tone_country=cfg.tone_country, relay_workers=workers)
         await self.engine.start()
 
         stack_config = StackConfig(

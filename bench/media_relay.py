@@ -9,9 +9,13 @@ receives every relayed packet on the same socket, so the generator costs far les
 and the server is what saturates.  Each packet carries its stream number, sequence and send time, so loss,
 latency and added jitter are measured end to end.
 
-Servers: "engine" (MediaEngine endpoints connected by engine.connect), "bare" (an asyncio DatagramProtocol per
+Servers: "engine" (MediaEngine endpoints connected by engine.connect), "engine-w1" (the same with one relay
+worker process, D-engine-7: every pair is handed over before the measurement starts; the worker is pinned to
+--worker-cpu, CPU 0 by default, i.e. it shares the engine's core and the generator keeps its own), "bare" (an asyncio DatagramProtocol per
 socket that forwards with transport.sendto: the reference), "reader" (loop.add_reader draining each socket with
-recvfrom until EAGAIN and forwarding with socket.sendto: what a hand-rolled batching reader gains).
+recvfrom until EAGAIN and forwarding with socket.sendto: what a hand-rolled batching reader gains), "reader1"
+(one recvfrom per readiness), "epoll1" (no event loop: select.epoll, one recvfrom per ready socket, a batch of
+ready sockets per wake: the relay worker's loop).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 PERIOD = 0.020
-SERVERS = ["bare", "reader1", "reader", "engine", "engine-tp"]
+SERVERS = ["bare", "reader1", "reader", "epoll1", "engine", "engine-tp", "engine-w1"]
 _PAYLOAD = struct.Struct("!IId")  # stream, sequence, send time (monotonic)
 _RTP = struct.Struct("!BBHII")
 
@@ -113,14 +117,16 @@ def _reader_forwarder(drain: bool) -> Callable[..., None]:
     return many if drain else one
 
 
-async def _serve(kind: str, calls: int, base: int, rewrite: bool) -> None:
+async def _serve(kind: str, calls: int, base: int, rewrite: bool, worker_cpu: int = 0) -> None:
     loop = asyncio.get_running_loop()
     pairs: list[tuple[int, int]] = []
     keep: list[object] = []
+    engine = None
     if kind.startswith("engine"):
         from appliance.media.engine import MediaEngine
         engine = MediaEngine("127.0.0.1", base, base + _span(calls),
-                             io="transport" if kind == "engine-tp" else "reader")
+                             io="transport" if kind == "engine-tp" else "reader",
+                             relay_workers=1 if kind == "engine-w1" else 0)
         await engine.start()
         keep.append(engine)
         for _ in range(calls):
@@ -149,16 +155,54 @@ async def _serve(kind: str, calls: int, base: int, rewrite: bool) -> None:
                 loop.add_reader(a.fileno(), forward, a, b, addrs, 0)
                 loop.add_reader(b.fileno(), forward, b, a, addrs, 1)
                 keep.append((a, b, addrs))
+    if engine is not None and engine.offload is not None:
+        pids = [w.proc.pid for w in engine.offload.workers if w is not None]
+        for pid in pids:
+            os.sched_setaffinity(pid, {worker_cpu})
+        deadline = time.monotonic() + 30
+        while any(ep._offload is None for ep in engine.endpoints.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        print("WORKERS " + json.dumps(pids), flush=True)
     print("READY " + json.dumps(pairs), flush=True)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
 
 
+def _serve_epoll(calls: int, base: int) -> None:
+    """The relay worker's loop shape (select.epoll, one recvfrom per ready socket), forwarding like reader1."""
+    pairs, handlers, keep = [], {}, []
+    poller = select.epoll()
+    port = base
+    forward = _reader_forwarder(drain=False)
+    for _ in range(calls):
+        a, b, port = _bind_pair(port)
+        pairs.append((a.getsockname()[1], b.getsockname()[1]))
+        addrs: list[object] = [None, None]
+        for i, (me, other) in enumerate(((a, b), (b, a))):
+            handlers[me.fileno()] = (lambda m=me, o=other, ad=addrs, k=i: forward(m, o, ad, k))
+            poller.register(me.fileno(), select.EPOLLIN)
+        keep.append((a, b))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    print("READY " + json.dumps(pairs), flush=True)
+    poll = poller.poll
+    while not stop:
+        try:
+            events = poll(1.0)
+        except InterruptedError:
+            continue
+        for fd, _ in events:
+            handlers[fd]()
+
+
 def serve_main(args: argparse.Namespace) -> None:
     os.sched_setaffinity(0, {0})
     _raise_fd_limit()
-    coro = _serve(args.serve, args.calls, args.base_port, args.rewrite)
+    if args.serve == "epoll1":
+        _serve_epoll(args.calls, args.base_port)
+        return
+    coro = _serve(args.serve, args.calls, args.base_port, args.rewrite, args.worker_cpu)
     if args.loop == "uvloop":
         import uvloop
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -185,6 +229,7 @@ class Result:
     latency_p99_ms: float
     jitter_ms: float
     gen_late_ms: float
+    worker_cpu_percent: float = 0.0   # relay worker processes (engine-w1), not included in cpu_percent
 
     @property
     def loss(self) -> float:
@@ -200,7 +245,9 @@ class Result:
 
     @property
     def cpu_us_per_packet(self) -> float:
-        return self.cpu_percent / 100 / self.pps * 1e6 if self.pps else 0.0
+        """CPU of the process that relays (the worker when there is one) per relayed packet."""
+        cpu = self.worker_cpu_percent or self.cpu_percent
+        return cpu / 100 / self.pps * 1e6 if self.pps else 0.0
 
 
 def _proc_cpu(pid: int) -> float:
@@ -230,7 +277,8 @@ def _udp_drops(ports: set[int]) -> int:
     return total
 
 
-def measure(kind: str, loop: str, calls: int, duration: float, rewrite: bool = False, sample: int = 10) -> Result:
+def measure(kind: str, loop: str, calls: int, duration: float, rewrite: bool = False, sample: int = 10,
+            worker_cpu: int = 0) -> Result:
     """Start a server process, drive `calls` calls through it for `duration` s, and measure.
 
     Every `sample`-th call is sent from and returned to the measuring socket (loss, latency, jitter end to end);
@@ -251,14 +299,18 @@ def measure(kind: str, loop: str, calls: int, duration: float, rewrite: bool = F
     base = random.randrange(12000, max(12002, 32000 - _span(calls)), 2)  # below the ephemeral ports
     server = subprocess.Popen(
         [sys.executable, "-m", "bench.media_relay", "--serve", kind, "--loop", loop, "--calls", str(calls),
-         "--base-port", str(base)] + (["--rewrite"] if rewrite else []),
+         "--base-port", str(base), "--worker-cpu", str(worker_cpu)] + (["--rewrite"] if rewrite else []),
         stdout=subprocess.PIPE, text=True)
     try:
+        workers: list[int] = []
         line = server.stdout.readline()  # type: ignore[union-attr]
+        if line.startswith("WORKERS "):
+            workers = json.loads(line[8:])
+            line = server.stdout.readline()  # type: ignore[union-attr]
         if not line.startswith("READY "):
             raise RuntimeError(f"server did not start: {line!r}")
         pairs = json.loads(line[6:])
-        return _drive(kind, loop, calls, duration, meas, sink, server.pid, pairs, sample)
+        return _drive(kind, loop, calls, duration, meas, sink, server.pid, pairs, sample, workers)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -270,7 +322,7 @@ def measure(kind: str, loop: str, calls: int, duration: float, rewrite: bool = F
 
 
 def _drive(kind: str, loop: str, calls: int, duration: float, meas: socket.socket, sink: socket.socket, pid: int,
-           pairs: list[list[int]], sample: int) -> Result:
+           pairs: list[list[int]], sample: int, workers: list[int] = ()) -> Result:
     dests = [("127.0.0.1", port) for pair in pairs for port in pair]
     sampled = [(i // 2) % sample == 0 for i in range(len(dests))]
     senders = [meas.sendto if s else sink.sendto for s in sampled]
@@ -311,7 +363,7 @@ def _drive(kind: str, loop: str, calls: int, duration: float, meas: socket.socke
     start = clock() + 0.1
     end_send = start + warmup + duration
     measuring = False
-    cpu0 = wall0 = 0.0
+    cpu0 = wall0 = wcpu0 = 0.0
     drops0 = 0
     k = pos = 0
     while True:
@@ -319,6 +371,7 @@ def _drive(kind: str, loop: str, calls: int, duration: float, meas: socket.socke
         if not measuring and now >= start + warmup:
             measuring = True
             cpu0, wall0, drops0 = _proc_cpu(pid), now, _udp_drops(server_ports)
+            wcpu0 = sum(_proc_cpu(w) for w in workers)
             first_measured = list(sent)  # packets up to these numbers belong to the warm-up
             late_total = 0.0
         if now >= end_send:
@@ -345,6 +398,7 @@ def _drive(kind: str, loop: str, calls: int, duration: float, meas: socket.socke
         if wait > 0.0002:
             select.select([meas], [], [], wait)
     cpu1, wall1 = _proc_cpu(pid), clock()
+    wcpu1 = sum(_proc_cpu(w) for w in workers) if workers else 0.0
     rss = _proc_rss_mb(pid)
     deadline = clock() + 0.3  # let the packets in flight arrive
     while clock() < deadline:
@@ -358,7 +412,8 @@ def _drive(kind: str, loop: str, calls: int, duration: float, meas: socket.socke
     return Result(kind, loop, calls, sum(measured_sent), sampled_sent, sampled_got, drops, wall1 - wall0,
                   (cpu1 - cpu0) / (wall1 - wall0) * 100, rss, _percentile(buckets, 0.5), _percentile(buckets, 0.99),
                   sum(j for j, s in zip(jitter, sampled) if s) / n_sampled * 1000,
-                  late_total / max(1, sum(measured_sent)) * 1000)
+                  late_total / max(1, sum(measured_sent)) * 1000,
+                  (wcpu1 - wcpu0) / (wall1 - wall0) * 100 if workers else 0.0)
 
 
 def _percentile(buckets: list[int], q: float) -> float:
@@ -434,6 +489,25 @@ def handler_cost(iterations: int = 200_000) -> dict[str, float]:
         for i in range(iterations):
             bare(packet, source)
         results["bare forward"] = (time.perf_counter() - t0) / iterations * 1e6
+        from appliance.media.relay_worker import Leg
+
+        class _FakeSock:
+            def recvfrom(self, n: int) -> tuple[bytes, tuple[str, int]]:
+                return packet, source
+
+            def sendto(self, data: bytes, addr: object) -> None:
+                pass
+
+        leg_state = (source, source, 0, 0, 0, 0, 0, -1, 0, 0, 0.0, 0.0, 0)
+        for label, table in (("worker relay", None), ("worker relay + PT rewrite", {0: (0, None), 101: (96, None)})):
+            config = {"rate": 8000.0, "te_pt": 101, "relay_dtmf": True, "map": table, "rx_since": 0.0}
+            legs = [Leg(1, i, _FakeSock(), leg_state, config, lambda m: None) for i in (0, 1)]
+            legs[0].peer, legs[1].peer = legs[1], legs[0]
+            on_readable = legs[0].on_readable
+            t0 = time.perf_counter()
+            for i in range(iterations):
+                on_readable()
+            results[label + " (incl. recvfrom call)"] = (time.perf_counter() - t0) / iterations * 1e6
         stats = _StatsOnly()
         t0 = time.perf_counter()
         for i in range(iterations):
@@ -511,9 +585,10 @@ def tick_cost(endpoints: int = 300, ticks: int = 250) -> dict[str, float]:
 
 def _row(r: Result, reference: Result | None) -> str:
     ratio = f"{r.cpu_percent / reference.cpu_percent:5.2f}" if reference and reference.cpu_percent else "  -  "
+    worker = f"  worker CPU {r.worker_cpu_percent:5.1f} %" if r.worker_cpu_percent else ""
     return (f"{r.kind:9} {r.loop:8} {r.calls:6d} {r.pps:9.0f} {r.cpu_percent:6.1f} {r.cpu_us_per_packet:7.1f} "
             f"{r.rss_mb:7.1f} {r.loss * 100:7.3f} {r.latency_p50_ms:6.1f} {r.latency_p99_ms:6.1f} "
-            f"{r.jitter_ms:6.3f} {ratio}  {r.gen_late_ms:5.1f}{'  GEN-LIMITED' if r.gen_late_ms > 5 else ''}")
+            f"{r.jitter_ms:6.3f} {ratio}  {r.gen_late_ms:5.1f}{'  GEN-LIMITED' if r.gen_late_ms > 5 else ''}{worker}")
 
 
 HEADER = ("server    loop      calls  pkts/s   CPU%  µs/pkt  RSS MB  loss %  p50ms  p99ms jit ms  vs bare  gen late\n"
@@ -524,7 +599,8 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def find_capacity(loop: str, duration: float, start: int = 100, limit: int = 3000) -> tuple[int, Result | None]:
+def find_capacity(loop: str, duration: float, start: int = 100, limit: int = 3000,
+                  kind: str = "engine", worker_cpu: int = 0) -> tuple[int, Result | None]:
     """Largest call count (to within ~10 %) with loss < 0.1 % and the server core not saturated.
 
     A run where the generator could not keep its schedule (the host is busy with something else) is repeated
@@ -533,10 +609,10 @@ def find_capacity(loop: str, duration: float, start: int = 100, limit: int = 300
     calls = start
     while calls <= limit:
         for _ in range(3):
-            r = measure("engine", loop, calls, duration)
+            r = measure(kind, loop, calls, duration, worker_cpu=worker_cpu)
             if r.gen_late_ms <= 5:
                 break
-        ok = r.loss < 0.001 and r.cpu_percent < 97
+        ok = r.loss < 0.001 and max(r.cpu_percent, r.worker_cpu_percent) < 97
         print(_row(r, None), "ok" if ok else "FAIL", flush=True)
         if r.gen_late_ms > 5:
             print(f"    (load generator fell behind at {calls} calls: the host is busy; stopping the search here)")
@@ -563,6 +639,9 @@ def main() -> None:
     parser.add_argument("--servers", default="bare,reader1,reader,engine,engine-tp")
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration; the best one is shown")
     parser.add_argument("--rewrite", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-cpu", type=int, default=0, help="CPU the relay worker of engine-w1 is pinned to")
+    parser.add_argument("--search-servers", default="engine",
+                        help="servers for the capacity search, e.g. engine,engine-w1")
     # Server mode (internal).
     parser.add_argument("--serve", choices=SERVERS)
     parser.add_argument("--loop", default="asyncio")
@@ -584,7 +663,7 @@ def main() -> None:
         for _ in range(max(1, args.repeat)):
             for kind in kinds:
                 r = measure("engine" if kind == "eng+pt" else kind, loop, args.calls, args.duration,
-                            rewrite=kind == "eng+pt")
+                            rewrite=kind == "eng+pt", worker_cpu=args.worker_cpu)
                 r.kind = kind
                 runs[kind].append(r)
         best = {kind: min(rs, key=lambda r: (r.loss > 0.001, r.cpu_us_per_packet)) for kind, rs in runs.items()}
@@ -604,9 +683,12 @@ def main() -> None:
     print("\ncapacity search: relayed calls one core holds with < 0.1 % loss")
     print(HEADER)
     for loop in loops:
-        calls, result = find_capacity(loop, args.duration)
-        print(f"==> {loop}: {calls} concurrent relayed calls "
-              f"({result.pps:.0f} pkt/s, CPU {result.cpu_percent:.0f} %)" if result else f"==> {loop}: none")
+        for kind in args.search_servers.split(","):
+            calls, result = find_capacity(loop, args.duration, kind=kind, worker_cpu=args.worker_cpu)
+            worker = f", worker CPU {result.worker_cpu_percent:.0f} %" if result and result.worker_cpu_percent else ""
+            print(f"==> {kind} {loop}: {calls} concurrent relayed calls "
+                  f"({result.pps:.0f} pkt/s, CPU {result.cpu_percent:.0f} %{worker})" if result
+                  else f"==> {kind} {loop}: none")
 
 
 if __name__ == "__main__":

@@ -48,14 +48,14 @@ class Endpoint:
 
     # Slots: a thousand endpoints stay small, and the hot path's attribute reads skip the instance dict.
     __slots__ = ("_base_seq", "_codec", "_codec_pt", "_cycles", "_detect_inband", "_detector", "_dtmf_out",
-                 "_dtmf_rx", "_engine", "_jitter", "_jitter_ts", "_latched", "_max_seq", "_pending", "_rate",
-                 "_receiving", "_relay", "_relay_map", "_remote", "_remote_ssrc", "_rtcp_port_given",
+                 "_dtmf_rx", "_engine", "_jitter", "_jitter_ts", "_latched", "_max_seq", "_offload", "_pending",
+                 "_rate", "_receiving", "_relay", "_relay_map", "_remote", "_remote_ssrc", "_rtcp_port_given",
                  "_rtcp_remote", "_rtcp_sendto", "_rx_fifo", "_rx_mark", "_sdp_remote", "_sendto", "_seq",
-                 "_sockets", "_talking", "_tap", "_te_pt", "_time", "_timed_out", "_transit", "_ts", "_tx_until",
-                 "bytes_in", "bytes_out", "closed", "codec_name", "direction", "dropped", "generated_bytes",
-                 "generated_packets", "key", "local_host", "local_port", "on_dtmf", "on_timeout", "packets_in",
-                 "packets_out", "payload_type", "player", "ptime", "recorder", "relay_dtmf", "rtcp", "rtcp_mux",
-                 "ssrc", "telephone_event_pt", "timeout")
+                 "_sockets", "_talking", "_tap", "_te_pt", "_time", "_timed_out", "_transit", "_ts",
+                 "_tx_until", "bytes_in", "bytes_out", "closed", "codec_name", "direction", "dropped",
+                 "generated_bytes", "generated_packets", "key", "local_host", "local_port", "on_dtmf", "on_timeout",
+                 "packets_in", "packets_out", "payload_type", "player", "ptime", "recorder", "relay_dtmf", "rtcp",
+                 "rtcp_mux", "ssrc", "telephone_event_pt", "timeout")
 
     def __init__(self, engine: MediaEngine, key: int, host: str, port: int) -> None:
         self._engine = engine
@@ -91,6 +91,8 @@ class Endpoint:
         self._rx_fifo: np.ndarray | None = None
         self._dtmf_rx: Any = None
         self.relay_dtmf = True
+        # Relay workers (D-engine-7): (worker, pair id) while a worker relays this endpoint's RTP.
+        self._offload: Any = None
         # Receive statistics, RFC 3550 A.1/A.8, kept inline for the hot path.
         self.packets_in = 0
         self.bytes_in = 0
@@ -133,6 +135,7 @@ class Endpoint:
 
     def set_remote(self, host: str, port: int, rtcp_port: int | None = None) -> None:
         """Where the phone said (in SDP) it receives; re-opens latching to the next source that sends to us."""
+        self._engine._reclaim((self,))
         self._sdp_remote = self._remote = (host, port)
         self._rtcp_port_given = rtcp_port
         self._rtcp_remote = (host, rtcp_port if rtcp_port is not None else port + 1)
@@ -176,6 +179,7 @@ class Endpoint:
 
     def set_rtcp_mux(self, enabled: bool) -> None:
         """RFC 5761: RTCP on the RTP port (negotiated with a=rtcp-mux)."""
+        self._engine._reclaim((self,))
         self.rtcp_mux = enabled
         if enabled and self._remote is not None:
             self._rtcp_remote = self._remote
@@ -439,7 +443,8 @@ class Endpoint:
             self._timed_out = False
         else:
             silent = now - since
-            if silent >= 2.0 and self._latched is not None:
+            # (a relay worker re-opens the latches of the endpoints it holds itself)
+            if silent >= 2.0 and self._latched is not None and self._offload is None:
                 self._latched = None  # the source went quiet: accept whoever sends next (NAT rebinding)
             if (self.timeout and self._receiving and self._remote is not None and not self._timed_out
                     and silent >= self.timeout):

@@ -24,6 +24,7 @@ from appliance.errors import ApplianceError
 from appliance.media.clock import TickClock
 from appliance.media.endpoint import Endpoint
 from appliance.media.mixer import Mixer, mix_outputs, silence
+from appliance.media.offload import CHECK_TICKS, RelayWorkers
 from appliance.media.players import ArraySource, DtmfOut, Player, Recorder, ToneSource
 from appliance.media.routing import Route
 from appliance.media.rtp import ntp_timestamp
@@ -78,7 +79,7 @@ class MediaEngine:
     def __init__(self, host: str = "127.0.0.1", port_min: int = 10000, port_max: int = 20000,
                  tone_country: str = "us", *, tick: float = 0.020, jitter_min_ms: int = 40,
                  jitter_max_ms: int = 200, cname: str | None = None, io: str = "reader",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, relay_workers: int = 0) -> None:
         if io not in IO_MODES:
             raise ValueError(f"unknown io mode {io!r}; use one of {', '.join(IO_MODES)}")
         self.host = host
@@ -98,6 +99,14 @@ class MediaEngine:
         self.switchboard = Switchboard()
         self._players: list[Player] = []
         self._tones: Any = None
+        # Relay worker processes for settled two-party relays (D-engine-7); 0 = every packet stays in here.
+        if relay_workers < 0:
+            raise ValueError(f"relay_workers must be 0 or more, not {relay_workers}")
+        if relay_workers and io != "reader":
+            log.info("relay workers need io='reader'; relaying in this process only")
+            relay_workers = 0
+        self.relay_workers = relay_workers
+        self.offload: RelayWorkers | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -107,9 +116,17 @@ class MediaEngine:
         # The only wall-clock reading: anchors RTCP NTP timestamps to the engine's monotonic clock.
         self._wall_anchor = (time.time(), self.now())
         self._clock_task = asyncio.create_task(self._run_clock(), name="media-clock")
+        if self.relay_workers:
+            self.offload = RelayWorkers(self, self.relay_workers)
+            self.switchboard.before_replan = self.offload.reclaim
+            self.offload.start(self._loop)
 
     async def close(self) -> None:
-        """Close every endpoint and stop the clock."""
+        """Stop the relay workers, close every endpoint and stop the clock."""
+        if self.offload is not None:
+            self.switchboard.before_replan = None
+            await self.offload.close()
+            self.offload = None
         for endpoint in list(self.endpoints.values()):
             await self._close_endpoint(endpoint)
         if self._clock_task is not None:
@@ -178,6 +195,7 @@ class MediaEngine:
     async def _close_endpoint(self, endpoint: Endpoint) -> None:
         if endpoint.closed:
             return
+        self._reclaim((endpoint,))  # the worker closes its copy of the socket before ours closes
         endpoint.closed = True
         self.switchboard.replan(self.switchboard.forget(endpoint))
         if endpoint.player is not None:
@@ -229,6 +247,11 @@ class MediaEngine:
     def _replan(self, endpoint: Endpoint) -> None:
         """An endpoint's codec, direction, player, recorder or detector changed: re-plan its component."""
         self.switchboard.replan((endpoint,))
+
+    def _reclaim(self, endpoints: Any) -> None:
+        """Take relays among `endpoints` back from the workers before their state changes."""
+        if self.offload is not None:
+            self.offload.reclaim(endpoints)
 
     def route_of(self, endpoint: Endpoint) -> Route:
         """The current route of an endpoint (for tests and diagnostics)."""
@@ -345,9 +368,12 @@ class MediaEngine:
             route = board.routes.get(player.endpoint)
             if route is None or not route.clocked:
                 player.read_frame()
+        if self.offload is not None and self.clock.total_ticks % CHECK_TICKS == 0:
+            self.offload.housekeeping(now)
         if self.clock.total_ticks % HOUSEKEEPING_TICKS == 0:
             for endpoint in list(self.endpoints.values()):
                 endpoint._housekeeping(now)
+
 
     def _detect(self, endpoint: Endpoint, frame: np.ndarray) -> None:
         if endpoint._detector is None:

@@ -30,6 +30,13 @@ class SocketPair:
 
     rtp_sendto: Callable[[bytes, Any], Any]
     rtcp_sendto: Callable[[bytes, Any], Any]
+    rtp_fd: int | None = None  # set when the RTP socket can be lent to a relay worker (reader mode)
+
+    def pause_rtp(self) -> None:
+        raise NotImplementedError
+
+    def resume_rtp(self) -> None:
+        raise NotImplementedError
 
     async def close(self) -> None:
         raise NotImplementedError
@@ -42,8 +49,22 @@ class _ReaderPair(SocketPair):
         self.socks = socks
         self.rtp_sendto = socks[0].sendto
         self.rtcp_sendto = socks[1].sendto
-        for sock, handler in zip(socks, handlers):
-            loop.add_reader(sock.fileno(), _reader(sock.recvfrom, handler))
+        self.rtp_fd = socks[0].fileno()
+        self._rtp_reader = _reader(socks[0].recvfrom, handlers[0])
+        loop.add_reader(self.rtp_fd, self._rtp_reader)
+        loop.add_reader(socks[1].fileno(), _reader(socks[1].recvfrom, handlers[1]))
+        self.paused = False
+
+    def pause_rtp(self) -> None:
+        """Stop reading the RTP socket (a relay worker reads it meanwhile, D-engine-7)."""
+        if not self.paused:
+            self.loop.remove_reader(self.rtp_fd)
+            self.paused = True
+
+    def resume_rtp(self) -> None:
+        if self.paused:
+            self.loop.add_reader(self.rtp_fd, self._rtp_reader)
+            self.paused = False
 
     async def close(self) -> None:
         for sock in self.socks:

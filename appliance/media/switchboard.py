@@ -8,7 +8,7 @@ codec and state and written through their hot-path fields (`_relay`, `_relay_map
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from appliance.media import g711
@@ -56,6 +56,8 @@ class Switchboard:
         self.routes: dict[Any, Route] = {}
         self.clocked: dict[Any, None] = {}                  # ordered sets
         self.decoded: dict[Any, None] = {}
+        # Called with a component before it is re-planned (the engine takes relays back from its workers).
+        self.before_replan: Callable[[set[Any]], None] | None = None
 
     # ------------------------------------------------------------------ edits; each returns who must be re-planned
 
@@ -149,6 +151,8 @@ class Switchboard:
         members = self.component(changed)
         if not members:
             return
+        if self.before_replan is not None:
+            self.before_replan(members)
         routes = plan_routes({ep: self._node(ep) for ep in members})
         for endpoint in members:
             endpoint._relay = None

@@ -37,6 +37,9 @@ class FakeEngine:
     def _replan(self, endpoint: Endpoint) -> None:
         pass
 
+    def _reclaim(self, endpoints: object) -> None:
+        pass
+
     def _emit_dtmf(self, endpoint: Endpoint, digit: str) -> None:
         self.digits.append(digit)
 
