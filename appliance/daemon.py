@@ -8,6 +8,7 @@ here (`time.time` passed down as `wallclock`), for registration expiry and CDR t
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import functools
 import logging
 import signal
@@ -65,6 +66,7 @@ class Pbx:
         self.control: ControlServer | None = None
         self._network: asyncio.Future[Any] | None = None  # NetworkService, built on a thread (pyroute2 import)
         self.started = asyncio.Event()
+        self._webrtc: Any = None  # WebRtcLegs when browsers may call (aiortc itself is loaded on demand)
 
     def secret_for(self, user: str) -> str | None:
         ext = self.extensions.find(user) if user else None
@@ -98,8 +100,9 @@ class Pbx:
         authenticator = RequestAuthenticator(self.auth, flow_secrets.secret_for, self.wallclock)
 
         domain = cfg.realm
+        self._webrtc = _webrtc_legs(cfg, host)
         ctx = LegContext(self.stack, self.dispatcher, self.engine, list(cfg.codecs), domain, media_host,
-                         webrtc=_webrtc_legs(cfg, host))
+                         webrtc=self._webrtc)
         moh = ensure_default_moh(self.datadir.path / "moh" / "default.wav")
         env = CallEnv(ctx, self.states, self.wallclock, on_finished=lambda call, outcome: None,
                       ring_timeout=float(cfg.ring_timeout), moh_source=str(moh))
@@ -156,6 +159,8 @@ class Pbx:
     # --- registrations -----------------------------------------------------------------------------
     def _on_register(self, request: Any, txn: Any, peer: Peer) -> None:
         txn.send(self.registrar.handle(request, peer, self.wallclock(), txn.to_tag))
+        if peer.transport in ("ws", "wss") and self._webrtc is not None:
+            self._webrtc.preload()  # a browser phone: have its media library ready before its first call
 
     def _load_registrations(self) -> None:
         now = self.wallclock()
@@ -352,12 +357,14 @@ def _webrtc_legs(cfg: Config, host: str) -> Any:
     """Browser calls' media (aiortc), when a WebSocket listener is configured; None leaves browsers a 488."""
     if not (cfg.sip_ws_port or cfg.sip_wss_port):
         return None
-    try:
-        from appliance.calls.webrtc_leg import WebRtcLegs  # noqa: PLC0415 - aiortc costs ~0.15 s to import
-        from appliance.media.webrtc import set_ice_addresses  # noqa: PLC0415
-    except ImportError as err:
-        log.error("browser calls not available (%s): WebRTC media needs aiortc", err)
+    # Only whether aiortc and PyAV are installed: importing them costs ~48 MiB, paid at the first browser
+    # phone's REGISTER or call (WebRtcLegs.preload, D-webrtc-9), never by a box without browser phones.
+    missing = [name for name in ("aiortc", "av") if importlib.util.find_spec(name) is None]
+    if missing:
+        log.error("browser calls not available: WebRTC media needs %s", " and ".join(missing))
         return None
+    from appliance.calls.webrtc_leg import WebRtcLegs  # noqa: PLC0415
+    from appliance.media.webrtc_config import set_ice_addresses  # noqa: PLC0415
     addresses = [a.strip() for a in cfg.webrtc_ice_host.split(",") if a.strip()]
     if not addresses and host not in ("0.0.0.0", "::"):
         addresses = [host]

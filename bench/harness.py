@@ -55,6 +55,30 @@ def sample(pid: int) -> ProcSample:
     return ProcSample(cpu, rss, time.monotonic())
 
 
+def children(pid: int) -> list[int]:
+    """Direct child processes of `pid` (pbxd's relay workers, D-engine-7)."""
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(child) for child in f.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def sample_tree(pid: int) -> ProcSample:
+    """CPU and RSS of pbxd together with its relay workers: a relayed call's cost is in the worker."""
+    total = sample(pid)
+    for child in children(pid):
+        try:
+            part = sample(child)
+        except OSError:  # the worker ended between the listing and the read
+            continue
+        total = ProcSample(total.cpu_seconds + part.cpu_seconds, total.rss_kib + part.rss_kib, total.at)
+    return total
+
+
 def cpu_percent(a: ProcSample, b: ProcSample) -> float:
     return 100.0 * (b.cpu_seconds - a.cpu_seconds) / max(1e-9, b.at - a.at)
 
@@ -125,8 +149,9 @@ class BenchPbx:
         return request(self.data / "run" / "control.sock", cmd, timeout=30, **params)
 
     def sample(self) -> ProcSample:
+        """pbxd and its relay workers together."""
         assert self.proc is not None
-        return sample(self.proc.pid)
+        return sample_tree(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

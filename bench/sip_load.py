@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.harness import (
-    DOMAIN, SCENARIOS, BenchPbx, cpu_percent, free_port, percentile, sipp, write_ulaw_pcap,
+    SCENARIOS, BenchPbx, cpu_percent, free_port, percentile, sipp, write_ulaw_pcap,
 )
 
 

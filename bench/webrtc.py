@@ -29,7 +29,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.harness import sample
+from bench.harness import sample_tree
 
 ROUNDS = int(os.environ.get("BENCH_WEBRTC_ROUNDS", "5"))
 WINDOW = float(os.environ.get("BENCH_WEBRTC_WINDOW", "10"))
@@ -109,9 +109,9 @@ def phone_calls_browser(page: Any, phone: Any, uri: str) -> float:
 
 
 def cpu_window(pbx: Any, seconds: float) -> float:
-    a = sample(pbx.proc.pid)
+    a = sample_tree(pbx.proc.pid)  # pbxd and its relay workers: a relayed call's packets are the worker's
     time.sleep(seconds)
-    b = sample(pbx.proc.pid)
+    b = sample_tree(pbx.proc.pid)
     return 100.0 * (b.cpu_seconds - a.cpu_seconds) / (b.at - a.at)
 
 
@@ -214,7 +214,7 @@ def main() -> None:
         reference = cpu_window(pbx, WINDOW) - idle
         call.hangup()
         other.wait_disconnected(10)
-        print(f"  reference: one desk phone to desk phone call  {reference:6.1f}  (relayed, no decoding)")
+        print(f"  reference: one desk phone to desk phone call  {reference:6.1f}  (relayed by a worker, no decoding)")
         for count in (1, len(BROWSERS)):
             calls = []
             for page in pages[:count]:

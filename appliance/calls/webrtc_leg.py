@@ -18,19 +18,40 @@ What differs from a phone's leg:
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
-from typing import Any
+import threading
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from appliance.media.sdp import Codec, SessionDescription
-from appliance.media.webrtc import SDP_ERRORS, WebRtcSession, is_webrtc_sdp
-from appliance.media.webrtc_bridge import EVENT_PT, PCMU_PT
+from appliance.media.webrtc_config import EVENT_PT, PCMU_PT, is_webrtc_sdp
 from appliance.sip.dialog import Dialog
 from appliance.sip.message import Request, Response
 from appliance.sip.transaction import Peer, ServerTransaction
 
 from .legs import InboundLeg, OutboundLeg, _is_hold
 
+if TYPE_CHECKING:
+    from appliance.media.webrtc import WebRtcSession
+
 log = logging.getLogger(__name__)
+
+_MEDIA = "appliance.media.webrtc"  # aiortc + PyAV: ~48 MiB and ~0.2 s, loaded when first needed (D-webrtc-9)
+_media: ModuleType | None = None
+
+
+async def _browser_media() -> ModuleType:
+    """The aiortc side, imported on a worker thread the first time so the event loop never waits for it."""
+    global _media
+    if _media is None:
+        _media = await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, _MEDIA)
+    return _media
+
+
+def _sdp_errors() -> tuple[type[BaseException], ...]:
+    """What aiortc raises for SDP it cannot take; only evaluated when an exception is being matched."""
+    return importlib.import_module(_MEDIA).SDP_ERRORS
 
 LOOPBACK_CODEC = Codec("PCMU", 8000, PCMU_PT)
 BROWSER_CODECS = ("OPUS", "PCMU", "PCMA")
@@ -48,6 +69,14 @@ class WebRtcLegs:
     def outbound_class(self, peer: Peer) -> type[OutboundLeg] | None:
         return WebRtcOutboundLeg if peer.transport in WEBSOCKET_TRANSPORTS else None
 
+    def preload(self) -> None:
+        """Import aiortc in the background once a browser phone shows up (its first REGISTER), so its first
+        call does not wait for the import; an office that never uses the browser phone never pays for it."""
+        if _media is None and not getattr(self, "_preloading", False):
+            self._preloading = True
+            threading.Thread(target=importlib.import_module, args=(_MEDIA,), name="webrtc-preload",
+                             daemon=True).start()
+
 
 class _BrowserMedia:
     """What both browser legs add to a leg: the session, re-offers, DTMF and closing."""
@@ -57,7 +86,8 @@ class _BrowserMedia:
 
     async def _start_session(self: Any) -> WebRtcSession:
         await self._open_media()
-        session = WebRtcSession(self.endpoint, on_digit_to_browser=self._info_digit,
+        media = await _browser_media()
+        session = media.WebRtcSession(self.endpoint, on_digit_to_browser=self._info_digit,
                                 on_digit_from_browser=self._browser_digit)
         await session.start()
         self.session = session
@@ -86,7 +116,7 @@ class _BrowserMedia:
         try:
             offer = SessionDescription.parse(request.body)
             answer = await self.session.answer(request.body.decode("utf-8", "replace"))
-        except SDP_ERRORS as err:
+        except _sdp_errors() as err:
             log.info("%s: browser re-offer refused: %s", self.call_id, err)
             txn.respond(488)
             return
@@ -148,7 +178,7 @@ class WebRtcInboundLeg(_BrowserMedia, InboundLeg):
         try:
             session = await self._start_session()
             answer = await session.answer(self.request.body.decode("utf-8", "replace"))
-        except SDP_ERRORS as err:
+        except _sdp_errors() as err:
             log.info("%s: cannot answer the browser's offer: %s", self.call_id, err)
             self.reject(488)
             return
@@ -212,6 +242,6 @@ class WebRtcOutboundLeg(_BrowserMedia, OutboundLeg):
         assert self.session is not None
         try:
             await self.session.accept(answer)
-        except SDP_ERRORS as err:
+        except _sdp_errors() as err:
             log.info("%s: unusable answer from the browser %s: %s", self.call_id, self.target, err)
             self.hangup("bad sdp")

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
@@ -31,6 +31,10 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from appliance.media.dtmf import DtmfReceiver
 from appliance.media.rtp import RtpPacket
 from appliance.media.webrtc_bridge import EVENT_PT, PCMU_PT, EngineTrack, RtpBridge, dtmf_tone, pump_browser_audio
+from appliance.media.webrtc_config import ice_addresses, is_webrtc_sdp, set_ice_addresses
+
+# is_webrtc_sdp and set_ice_addresses live in webrtc_config (no aiortc there) and are re-exported here.
+__all__ = ["SDP_ERRORS", "WebRtcSession", "is_webrtc_sdp", "set_ice_addresses"]
 
 log = logging.getLogger(__name__)
 # aiortc and aioice log every packet and every STUN check at DEBUG, which pbxd may run at: keep them to INFO.
@@ -41,19 +45,13 @@ for _name in ("aiortc", "aioice"):
 SDP_ERRORS = (ValueError, InternalError, InvalidAccessError, InvalidStateError, OperationError)
 _EVENT_RTPMAP = re.compile(r"^a=rtpmap:(\d+) telephone-event/", re.MULTILINE | re.IGNORECASE)
 _original_host_addresses = aioice.ice.get_host_addresses
-_ice_addresses: list[str] | None = None
-
-
-def set_ice_addresses(addresses: Sequence[str] | None) -> None:
-    """Gather ICE host candidates on exactly these addresses (None: aioice's default, every interface)."""
-    global _ice_addresses
-    _ice_addresses = list(addresses) if addresses is not None else None
 
 
 def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    if _ice_addresses is None:
+    chosen = ice_addresses()
+    if chosen is None:
         return _original_host_addresses(use_ipv4, use_ipv6)
-    return [a for a in _ice_addresses if (use_ipv6 if ":" in a else use_ipv4)]
+    return [a for a in chosen if (use_ipv6 if ":" in a else use_ipv4)]
 
 
 def _install() -> None:
@@ -66,14 +64,6 @@ def _install() -> None:
 
 
 _install()
-
-
-def is_webrtc_sdp(body: bytes | str | None) -> bool:
-    """Whether an SDP body is a browser's: DTLS-SRTP media (UDP/TLS/RTP/SAVP[F]) with a fingerprint."""
-    if not body:
-        return False
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    return "UDP/TLS/RTP/SAVP" in text.upper() and "a=fingerprint:" in text
 
 
 class WebRtcSession:

@@ -31,13 +31,12 @@ from av import AudioFrame, AudioResampler
 from appliance.media import g711
 from appliance.media.dtmf import DtmfReceiver, digit_frequencies
 from appliance.media.rtp import RtpPacket
+from appliance.media.webrtc_config import EVENT_PT, PCMU_PT
 
 log = logging.getLogger(__name__)
 
 RATE = 8000
 FRAME = 160  # samples in 20 ms at 8 kHz: the engine's frame
-PCMU_PT = 0
-EVENT_PT = 101  # telephone-event on the loopback leg (the engine relays it to the other party as RFC 4733)
 # The engine's clock and the track's pacing are independent 20 ms clocks: what waits between them is latency.
 # More than 60 ms waiting (clock drift, a stalled loop, ringback queued before the call was answered) is cut
 # back to 20 ms by dropping the oldest audio.
