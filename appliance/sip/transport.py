@@ -12,6 +12,7 @@ import itertools
 import logging
 import ssl
 from collections.abc import Callable
+from typing import Any
 
 from .message import SipParseError, StreamFramer
 from .transaction import Peer
@@ -112,42 +113,80 @@ class _StreamConnection(asyncio.Protocol):
             self._transport.close()
 
 
-class StreamTransport:
+class FlowListener:
+    """What the stream listeners (TCP/TLS here, WS/WSS in transport_ws) share: a server and its numbered flows.
+
+    Subclasses make one connection object per accepted socket (`_new_connection`); a connection has `flow`,
+    `last_activity` and `close()`, and calls `_register`/`_unregister` as it opens and closes.
+    """
+
+    def __init__(self, name: str, sink: Sink, ssl_server: ssl.SSLContext | None = None):
+        self.name = name
+        self._sink = sink
+        self._ssl_server = ssl_server
+        self._server: asyncio.base_events.Server | None = None
+        self._flows: dict[int, Any] = {}
+        self.local: tuple[str, int] = ("", 0)
+
+    def _new_connection(self) -> asyncio.Protocol:
+        raise NotImplementedError
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._new_connection, host, port, ssl=self._ssl_server,
+                                                reuse_address=True)
+        sockname = self._server.sockets[0].getsockname()
+        self.local = (sockname[0], sockname[1])
+
+    def _register(self, conn: Any) -> None:
+        self._flows[conn.flow] = conn
+
+    def _unregister(self, conn: Any) -> None:
+        self._flows.pop(conn.flow, None)
+
+    def has_flow(self, flow: int | None) -> bool:
+        return flow is not None and flow in self._flows
+
+    def close_idle(self, now: float, idle: float, keep: Callable[[int], bool]) -> None:
+        """Close flows silent for `idle` seconds that nobody (a registration) still needs."""
+        for conn in list(self._flows.values()):
+            if now - conn.last_activity > idle and not keep(conn.flow):
+                conn.close()
+
+    @property
+    def flow_count(self) -> int:
+        return len(self._flows)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._flows.values()):
+            conn.close()
+
+
+class StreamTransport(FlowListener):
     """A TCP or TLS listener plus the outgoing connections it makes; flows by number and by address."""
 
     def __init__(self, name: str, sink: Sink, ssl_server: ssl.SSLContext | None = None,
                  ssl_client: ssl.SSLContext | None = None):
         if name not in ("tcp", "tls"):
             raise ValueError(f"unknown stream transport {name!r}")
-        self.name = name
-        self._sink = sink
-        self._ssl_server = ssl_server
+        super().__init__(name, sink, ssl_server)
         self._ssl_client = ssl_client
-        self._server: asyncio.base_events.Server | None = None
-        self._flows: dict[int, _StreamConnection] = {}
         self._by_address: dict[tuple[str, int], _StreamConnection] = {}
-        self.local: tuple[str, int] = ("", 0)
 
-    async def start(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _StreamConnection(self), host, port, ssl=self._ssl_server, reuse_address=True
-        )
-        sockname = self._server.sockets[0].getsockname()
-        self.local = (sockname[0], sockname[1])
+    def _new_connection(self) -> _StreamConnection:
+        return _StreamConnection(self)
 
     def _register(self, conn: _StreamConnection) -> None:
         assert conn.peer is not None
-        self._flows[conn.flow] = conn
+        super()._register(conn)
         self._by_address[(conn.peer.host, conn.peer.port)] = conn
 
     def _unregister(self, conn: _StreamConnection) -> None:
-        self._flows.pop(conn.flow, None)
+        super()._unregister(conn)
         if conn.peer is not None and self._by_address.get((conn.peer.host, conn.peer.port)) is conn:
             del self._by_address[(conn.peer.host, conn.peer.port)]
-
-    def has_flow(self, flow: int | None) -> bool:
-        return flow is not None and flow in self._flows
 
     def find(self, peer: Peer) -> _StreamConnection | None:
         """The flow a message to `peer` should use: its own if alive, else any to the same address."""
@@ -174,19 +213,3 @@ class StreamTransport:
         conn.send(data)
         assert conn.peer is not None
         return conn.peer
-
-    def close_idle(self, now: float, idle: float, keep: Callable[[int], bool]) -> None:
-        """Close flows silent for `idle` seconds that nobody (a registration) still needs."""
-        for conn in list(self._flows.values()):
-            if now - conn.last_activity > idle and not keep(conn.flow):
-                conn.close()
-
-    @property
-    def flow_count(self) -> int:
-        return len(self._flows)
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for conn in list(self._flows.values()):
-            conn.close()

@@ -32,7 +32,7 @@ from websockets.server import ServerProtocol
 
 from .message import MAX_MESSAGE_SIZE
 from .transaction import Peer
-from .transport import Sink, _flow_ids
+from .transport import FlowListener, Sink, _flow_ids
 
 log = logging.getLogger(__name__)
 # websockets logs every frame at DEBUG; the SIP stack already logs the messages those frames carry.
@@ -168,7 +168,7 @@ class _WsConnection(asyncio.Protocol):
         return (self.peer.host, self.peer.port) if self.peer else ("?", 0)
 
 
-class WsTransport:
+class WsTransport(FlowListener):
     """A WS or WSS listener and its flows, with the interface `SipStack` expects of stream transports."""
 
     def __init__(self, name: str, sink: Sink, ssl_server: ssl.SSLContext | None = None, admit: Admit | None = None):
@@ -176,29 +176,11 @@ class WsTransport:
             raise ValueError(f"unknown WebSocket transport {name!r}")
         if (name == "wss") != (ssl_server is not None):
             raise ValueError("wss needs a TLS context and ws must not have one")
-        self.name = name
-        self._sink = sink
-        self._ssl_server = ssl_server
+        super().__init__(name, sink, ssl_server)
         self.admit = admit
-        self._server: asyncio.base_events.Server | None = None
-        self._flows: dict[int, _WsConnection] = {}
-        self.local: tuple[str, int] = ("", 0)
 
-    async def start(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _WsConnection(self), host, port, ssl=self._ssl_server,
-                                                reuse_address=True)
-        sockname = self._server.sockets[0].getsockname()
-        self.local = (sockname[0], sockname[1])
-
-    def _register(self, conn: _WsConnection) -> None:
-        self._flows[conn.flow] = conn
-
-    def _unregister(self, conn: _WsConnection) -> None:
-        self._flows.pop(conn.flow, None)
-
-    def has_flow(self, flow: int | None) -> bool:
-        return flow is not None and flow in self._flows
+    def _new_connection(self) -> _WsConnection:
+        return _WsConnection(self)
 
     def credential(self, flow: int | None) -> Any:
         """What `admit` returned when the flow was opened (None for flows admitted without one)."""
@@ -216,22 +198,6 @@ class WsTransport:
     async def connect_and_send(self, data: bytes, peer: Peer) -> Peer:
         """Browsers accept no connections: a request to a closed flow fails like a refused connection."""
         raise ConnectionRefusedError(f"no open WebSocket flow to {peer.host}:{peer.port}")
-
-    def close_idle(self, now: float, idle: float, keep: Callable[[int], bool]) -> None:
-        """Close flows silent for `idle` seconds that nobody (a registration) still needs."""
-        for conn in list(self._flows.values()):
-            if now - conn.last_activity > idle and not keep(conn.flow):
-                conn.close()
-
-    @property
-    def flow_count(self) -> int:
-        return len(self._flows)
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for conn in list(self._flows.values()):
-            conn.close()
 
 
 def md5_challenges_only(data: bytes) -> bytes:
