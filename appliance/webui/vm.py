@@ -122,6 +122,24 @@ def options_form(mailbox: Mailbox, extension: Any | None) -> Form:
     })
 
 
+#: The size limits a mailbox form sets: (lowest, highest) for each field.
+LIMITS = {"max_messages": (1, 10000), "max_seconds": (10, 3600)}
+
+
+def check_limits(form: Form) -> dict[str, int | None]:
+    """The size limits typed in `form` (each within LIMITS), errors next to the fields."""
+    values: dict[str, int | None] = {}
+    for name, (low, high) in LIMITS.items():
+        try:
+            value: int | None = int(form.text(name))
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            form.error(name, f"Give a whole number from {low} to {high}.")
+        values[name] = value
+    return values
+
+
 #: Retention fields (days, 0 = keep) as the mailbox forms show them; the store enforces the same range.
 RETENTION_FIELDS = ("delete_read_after_days", "delete_all_after_days")
 

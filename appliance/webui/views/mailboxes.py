@@ -27,7 +27,6 @@ bp = Blueprint("mailboxes", __name__, url_prefix="/admin/mailboxes")
 
 TEXT_FIELDS = ["number", "name", "language", "pin", "email", "max_messages", "max_seconds", *vm.RETENTION_FIELDS]
 CHECKBOXES = ["require_pin", "email_on_new", "attach_audio", "announce_caller", "announce_time"]
-LIMITS = {"max_messages": (1, 10000), "max_seconds": (10, 3600)}
 LOG_LIMIT = 200
 
 
@@ -61,14 +60,7 @@ def _validate(form: Form, *, creating: bool) -> dict[str, Any] | None:
     values["name"] = form.check("name", lambda: validate_name(form.text("name")))
     values["language"] = form.check("language", lambda: validate_language(form.text("language")))
     values["email"] = form.check("email", lambda: validate_email(form.text("email")))
-    for name, (low, high) in LIMITS.items():
-        try:
-            number = int(form.text(name))
-        except ValueError:
-            number = None
-        if number is None or not low <= number <= high:
-            form.error(name, f"Give a whole number from {low} to {high}.")
-        values[name] = number
+    values.update(vm.check_limits(form))
     values.update(vm.check_retention(form))
     for name in CHECKBOXES:
         values[name] = bool(form.get(name))

@@ -29,20 +29,6 @@ OPTION_FIELDS = ["email_mode", "language", "max_messages", "max_seconds", *vm.RE
 OPTION_CHECKBOXES = ["voicemail_enabled", "on_busy", "on_no_answer", "on_unavailable", "announce_caller",
                      "announce_time"]
 RULE_FIELDS = ["match_kind", "match_value", "greeting", "email_action"]
-LIMITS = {"max_messages": (1, 10000), "max_seconds": (10, 3600)}
-
-
-
-def _limit(form: Form, name: str) -> int | None:
-    low, high = LIMITS[name]
-    try:
-        value = int(form.text(name))
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        form.error(name, f"Give a whole number from {low} to {high}.")
-        return None
-    return value
 
 
 @bp.route("/<number>/options", methods=["POST"], endpoint="options")
@@ -64,8 +50,7 @@ def options(number: str):  # noqa: ANN201
                                "email_on_new": mode in ("attach", "notice"), "attach_audio": mode == "attach",
                                "language": language}
     if is_admin:  # limits and retention are the box's storage policy: the administrator's to set
-        for name in LIMITS:
-            changes[name] = _limit(form, name)
+        changes.update(vm.check_limits(form))
         changes.update(vm.check_retention(form))
     else:
         form.values.update(max_messages=str(box.max_messages), max_seconds=str(box.max_seconds),
