@@ -616,26 +616,22 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _network_manager(data: str) -> tuple[Any, Any]:
-    from appliance.datadir import DataDir  # noqa: PLC0415
+def _network_manager(args: argparse.Namespace) -> tuple[Any, Any]:
     from appliance.network import NetworkManager  # noqa: PLC0415
     from appliance.network.context import context_from_env  # noqa: PLC0415
-    from appliance.store import SettingsStore, open_database  # noqa: PLC0415
+    from appliance.store import SettingsStore  # noqa: PLC0415
 
-    datadir = DataDir(data)
-    if not datadir.exists():
-        raise UsageError(f"no database in {datadir.path} (run `appliance init --data {data}`)")
-    db = open_database(datadir.database_path)
+    db = _open_existing(args)
     return NetworkManager(SettingsStore(db), context_from_env()), db
 
 
 def _cmd_network_apply(args: argparse.Namespace) -> int:
     """Boot: configure the saved WAN/LAN settings (S45network falls back to DHCP when this fails)."""
-    manager, db = _network_manager(args.data)
+    manager, db = _network_manager(args)
     try:
         result = manager.apply_saved()
     finally:
-        db.conn.close()
+        db.close()
     print(f"network: {result.describe()}")
     return 0 if result.ok else EXIT_FAILED
 
@@ -643,7 +639,7 @@ def _cmd_network_apply(args: argparse.Namespace) -> int:
 def _cmd_network_show(args: argparse.Namespace) -> int:
     from appliance.network import link_statuses  # noqa: PLC0415
 
-    manager, db = _network_manager(args.data)
+    manager, db = _network_manager(args)
     try:
         saved = manager.saved()
         for config in saved.interfaces():
@@ -652,7 +648,7 @@ def _cmd_network_show(args: argparse.Namespace) -> int:
         for status in link_statuses(saved, manager.context):
             print("  " + status.describe())
     finally:
-        db.conn.close()
+        db.close()
     return 0
 
 
