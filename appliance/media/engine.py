@@ -374,7 +374,6 @@ class MediaEngine:
             for endpoint in list(self.endpoints.values()):
                 endpoint._housekeeping(now)
 
-
     def _detect(self, endpoint: Endpoint, frame: np.ndarray) -> None:
         if endpoint._detector is None:
             from appliance.media.dtmf import DtmfDetector

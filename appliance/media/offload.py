@@ -83,7 +83,7 @@ class _Worker:
         return True
 
 
-def _leg(ep: Endpoint, peer: Endpoint) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _leg(ep: Endpoint) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The state and the relay parameters of one endpoint, as relay_worker.Leg takes them."""
     state = (ep._latched, ep._remote, ep.packets_in, ep.bytes_in, ep.packets_out, ep.bytes_out, ep.dropped,
              ep._base_seq, ep._max_seq, ep._cycles, ep._transit, ep._jitter_ts, ep._remote_ssrc)
@@ -233,7 +233,7 @@ class RelayWorkers:
                 assert a._sockets is not None and b._sockets is not None
                 a._sockets.pause_rtp()
                 b._sockets.pause_rtp()
-                items.append((next(self._pids), _leg(a, b), _leg(b, a)))
+                items.append((next(self._pids), _leg(a), _leg(b)))
                 fds += [a._sockets.rtp_fd, b._sockets.rtp_fd]
             if not worker.send(("take", items), fds):
                 now = self.engine.now()
@@ -266,12 +266,13 @@ class RelayWorkers:
                 self._take_back(worker, pid, None)
                 continue
             final = self._wait_released(worker, pid)
-            if final is None and pid in worker.pairs:
+            if pid not in worker.pairs:
+                continue  # the worker died while we waited: _died took the pair back
+            if final is None:
                 self.release_timeouts += 1
                 log.warning("relay worker %s did not release pair %s within %.0f ms; taking it back anyway",
                             worker.proc.pid, pid, RELEASE_TIMEOUT * 1000)
-            if pid in worker.pairs:
-                self._take_back(worker, pid, final)
+            self._take_back(worker, pid, final)
 
     def _wait_released(self, worker: _Worker, pid: int) -> tuple[Any, Any] | None:
         """Read the worker's messages synchronously (they are ordered) until pair `pid`'s final state."""

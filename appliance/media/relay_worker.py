@@ -45,8 +45,7 @@ SNAPSHOT_INTERVAL = 0.5   # stats to pbxd; its housekeeping reads them once a se
 LATCH_REOPEN = 2.0        # as Endpoint._housekeeping: a source silent this long lets the next one latch
 STATS_CHUNK = 150         # pairs per stats message: stays far below the socket's send buffer
 TAKE_BATCH = 50           # most pairs pbxd puts in one "take" (two descriptors each; SCM_MAX_FD is 253)
-_TS = struct.Struct("!I")
-_HEADER4 = struct.Struct("!I")
+_U32 = struct.Struct("!I")  # the RTP timestamp (offset 4) and SSRC (offset 8)
 
 # Indexes of the state tuple exchanged with pbxd (offload.py builds and applies it).
 STATE_FIELDS = ("latched", "remote", "packets_in", "bytes_in", "packets_out", "bytes_out", "dropped", "base_seq",
@@ -112,7 +111,7 @@ class Leg:
             if seq < self.max_seq:
                 self.cycles += 65536
             self.max_seq = seq
-            transit = self.time() * self.rate - _TS.unpack_from(data, 4)[0]
+            transit = self.time() * self.rate - _U32.unpack_from(data, 4)[0]
             d = abs(transit - self.transit)
             self.transit = transit
             if d < self.rate:
@@ -141,11 +140,11 @@ class Leg:
     def _restart_seq(self, data: bytes, seq: int) -> None:
         expected = self.cycles + self.max_seq - self.base_seq + 1 if self.base_seq >= 0 else 0
         lost_before = max(0, expected - (self.packets_in - 1))
-        self.remote_ssrc = _HEADER4.unpack_from(data, 8)[0]
+        self.remote_ssrc = _U32.unpack_from(data, 8)[0]
         self.base_seq = seq + 1 - (self.packets_in + lost_before)
         self.max_seq = seq
         self.cycles = 0
-        self.transit = self.time() * self.rate - _TS.unpack_from(data, 4)[0]
+        self.transit = self.time() * self.rate - _U32.unpack_from(data, 4)[0]
 
     def housekeeping(self, now: float) -> None:
         """Re-open a latch whose source went silent (NAT rebinding), as pbxd does for its own endpoints."""

@@ -10,10 +10,8 @@ import asyncio
 import os
 import signal
 import struct
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from appliance.media import g711
