@@ -43,6 +43,7 @@ MAX_DATAGRAM = 2048
 MAX_MESSAGE = 1 << 18     # a take of TAKE_BATCH law-swapping pairs is ~50 KB
 SNAPSHOT_INTERVAL = 0.5   # stats to pbxd; its housekeeping reads them once a second
 LATCH_REOPEN = 2.0        # as Endpoint._housekeeping: a source silent this long lets the next one latch
+SEND_TIMEOUT = 0.5        # a message other than stats waits this long for a pbxd that has stopped reading
 STATS_CHUNK = 150         # pairs per stats message: stays far below the socket's send buffer
 TAKE_BATCH = 50           # most pairs pbxd puts in one "take" (two descriptors each; SCM_MAX_FD is 253)
 _U32 = struct.Struct("!I")  # the RTP timestamp (offset 4) and SSRC (offset 8)
@@ -177,6 +178,7 @@ class Worker:
     """The worker's state: its control socket, the pairs it relays, and the epoll loop that drives them."""
 
     def __init__(self, control: socket.socket) -> None:
+        control.setblocking(False)  # send waits (up to SEND_TIMEOUT) only for what must not be lost
         self.control = control
         self.poller = select.epoll()
         self.handlers: dict[int, Callable[[], None]] = {control.fileno(): self.on_control}
@@ -185,18 +187,29 @@ class Worker:
         self.running = True
 
     def send(self, message: tuple[Any, ...], *, droppable: bool = False) -> None:
-        """A message to pbxd; a stats snapshot is dropped rather than wait when pbxd is behind."""
+        """A message to pbxd; a stats snapshot is dropped rather than wait when pbxd is behind.
+
+        The control socket is non-blocking: a socket with a timeout would wait for room before every send,
+        MSG_DONTWAIT or not, and stall the relaying of every pair for up to SEND_TIMEOUT per stats chunk."""
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            if droppable:
-                self.control.send(data, socket.MSG_DONTWAIT)
-            else:
+        deadline = None
+        while True:
+            try:
                 self.control.send(data)
-        except BlockingIOError:
-            if not droppable:
-                log.warning("relay worker: pbxd is not reading; message %s lost", message[0])
-        except OSError as err:  # pbxd is gone: EOF on the next read ends the loop
-            log.debug("relay worker: send to pbxd failed: %s", err)
+                return
+            except BlockingIOError:
+                if droppable:
+                    return
+                # A final state, event or latch must reach pbxd: wait a little for it to read.
+                if deadline is None:
+                    deadline = time.monotonic() + SEND_TIMEOUT
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([], [self.control], [], remaining)[1]:
+                    log.warning("relay worker: pbxd is not reading; message %s lost", message[0])
+                    return
+            except OSError as err:  # pbxd is gone: EOF on the next read ends the loop
+                log.debug("relay worker: send to pbxd failed: %s", err)
+                return
 
     def on_control(self) -> None:
         try:
@@ -292,9 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s relay-worker[%(process)d] %(levelname)s %(message)s")
-    control = socket.socket(fileno=args.fd)
-    control.settimeout(0.5)  # a blocking send to a pbxd that has stopped reading gives up after this
-    Worker(control).run()
+    Worker(socket.socket(fileno=args.fd)).run()
     return 0
 
 
