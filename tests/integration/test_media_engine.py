@@ -158,6 +158,14 @@ async def call(engine: MediaEngine, codec_a=("PCMU", 0, 101), codec_b=("PCMU", 0
     return phone_a, phone_b, ep_a, ep_b
 
 
+def send_digit_event(phone: Phone, to: tuple[str, int], event: int, pt: int) -> None:
+    """One RFC 4733 event as phones send it: a start (marker), an update, then the end packet three times."""
+    for i, (end, duration) in enumerate([(False, 160), (False, 320), (True, 800), (True, 800), (True, 800)]):
+        payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
+        phone.seq += 1
+        phone.send(RtpPacket(pt, phone.seq, 8000, phone.ssrc, payload, i == 0).serialize(), to)
+
+
 def addr(ep) -> tuple[str, int]:
     return (ep.local_host, ep.local_port)
 
@@ -253,11 +261,7 @@ def test_telephone_events_in_a_relay_are_reported_and_forwarded(loop_kind: str) 
         phone_a, phone_b, ep_a, ep_b = await call(engine, ("PCMU", 0, 101), ("PCMU", 0, 96))
         digits: list[str] = []
         ep_a.on_dtmf = digits.append
-        ts = 8000
-        for i, (end, duration) in enumerate([(False, 160), (False, 320), (True, 800), (True, 800), (True, 800)]):
-            payload = struct.pack("!BBH", 7, (0x80 if end else 0) | 10, duration)
-            phone_a.seq += 1
-            phone_a.send(RtpPacket(101, phone_a.seq, ts, phone_a.ssrc, payload, i == 0).serialize(), addr(ep_a))
+        send_digit_event(phone_a, addr(ep_a), 7, 101)
         await settle(lambda: len(phone_b.received) == 5)
         assert digits == ["7"]
         assert {p.payload_type for p in phone_b.rtp_packets(None)} == {96}

@@ -17,7 +17,8 @@ import pytest
 from appliance.media import g711
 from appliance.media.engine import MediaEngine
 from appliance.media.rtp import ReceiverReport, RtpPacket, parse_rtcp
-from tests.integration.test_media_engine import LOOPS, Phone, addr, call, goertzel, port_range, run, settle, tone
+from tests.integration.test_media_engine import (LOOPS, Phone, addr, call, goertzel, port_range, run,
+                                                 send_digit_event, settle, tone)
 
 pytestmark = pytest.mark.integration
 
@@ -144,11 +145,7 @@ def test_telephone_events_relayed_by_a_worker_still_fire_on_dtmf(loop_kind: str)
         digits: list[str] = []
         ep_a.on_dtmf = digits.append
         await handed_over(engine, ep_a, ep_b)
-        ts = 8000
-        for i, (end, duration) in enumerate([(False, 160), (False, 320), (True, 800), (True, 800), (True, 800)]):
-            payload = struct.pack("!BBH", 7, (0x80 if end else 0) | 10, duration)
-            phone_a.seq += 1
-            phone_a.send(RtpPacket(101, phone_a.seq, ts, phone_a.ssrc, payload, i == 0).serialize(), addr(ep_a))
+        send_digit_event(phone_a, addr(ep_a), 7, 101)
         await settle(lambda: len(phone_b.received) == 5 and digits == ["7"])
         assert {p.payload_type for p in phone_b.rtp_packets(None)} == {96}
         assert ep_a._offload is not None
