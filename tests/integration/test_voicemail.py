@@ -251,11 +251,24 @@ def test_killing_the_daemon_mid_recording_leaves_a_consistent_store(vm_pbx, phon
 
 # --- e-mail ----------------------------------------------------------------------------------------------------
 
+def start_mailing_pbx(pbx_factory, port: int):
+    """A started pbxd that mails 2002's new messages to bob@example.com through plain SMTP on 127.0.0.1:`port`."""
+    from appliance.store import SettingsStore, open_database
+    from appliance.store.smtp import SmtpSettings, save_smtp
+
+    pbx = pbx_factory()
+    db = open_database(pbx.data / "pbx.sqlite3")
+    try:
+        save_smtp(SettingsStore(db), SmtpSettings("127.0.0.1", port, "none", "", "", "pbx@example.com"))
+    finally:
+        db.conn.close()
+    pbx.set_extension("2002", email="bob@example.com")
+    return pbx.start()
+
+
 def test_a_new_message_is_mailed_with_its_wav_through_a_real_smtp_server(pbx_factory, phone_factory, tmp_path):
     from aiosmtpd.controller import Controller
 
-    from appliance.store import SettingsStore, open_database
-    from appliance.store.smtp import SmtpSettings, save_smtp
     from tests.integration.test_voicemail_email import Mailbox as SmtpMailbox
     from tests.integration.test_voicemail_email import free_port, wait_for
 
@@ -264,14 +277,7 @@ def test_a_new_message_is_mailed_with_its_wav_through_a_real_smtp_server(pbx_fac
     smtp = Controller(handler, hostname="127.0.0.1", port=port)
     smtp.start()
     try:
-        pbx = pbx_factory()
-        db = open_database(pbx.data / "pbx.sqlite3")
-        try:
-            save_smtp(SettingsStore(db), SmtpSettings("127.0.0.1", port, "none", "", "", "pbx@example.com"))
-        finally:
-            db.conn.close()
-        pbx.set_extension("2002", email="bob@example.com")
-        pbx.start()
+        pbx = start_mailing_pbx(pbx_factory, port)
         alice = phone_factory("alice")
         pbx.register(alice, "2001")
         leave_message(pbx, alice, "*42002", 700, 2.0, tmp_path)
@@ -289,20 +295,11 @@ def test_a_new_message_is_mailed_with_its_wav_through_a_real_smtp_server(pbx_fac
 def test_a_mail_server_that_is_down_delays_the_mail_without_losing_it(pbx_factory, phone_factory, tmp_path):
     from aiosmtpd.controller import Controller
 
-    from appliance.store import SettingsStore, open_database
-    from appliance.store.smtp import SmtpSettings, save_smtp
     from tests.integration.test_voicemail_email import Mailbox as SmtpMailbox
     from tests.integration.test_voicemail_email import free_port, wait_for
 
     port = free_port()  # nothing listens there yet
-    pbx = pbx_factory()
-    db = open_database(pbx.data / "pbx.sqlite3")
-    try:
-        save_smtp(SettingsStore(db), SmtpSettings("127.0.0.1", port, "none", "", "", "pbx@example.com"))
-    finally:
-        db.conn.close()
-    pbx.set_extension("2002", email="bob@example.com")
-    pbx.start()
+    pbx = start_mailing_pbx(pbx_factory, port)
     alice = phone_factory("alice")
     pbx.register(alice, "2001")
     leave_message(pbx, alice, "*42002", 700, 2.0, tmp_path)
