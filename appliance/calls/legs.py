@@ -445,13 +445,17 @@ class OutboundLeg(Leg):
         if self.state in ("new", "early"):
             self._end_failed(status, response.reason)
 
-    def _take_dialog_and_sdp(self, response: Response) -> bool:
-        """Learn the (early) dialog and any SDP answer; True when the answer carries media."""
+    def _take_dialog(self, response: Response) -> None:
+        """Learn the (early) dialog a tagged response creates or moves to."""
         if response.to.tag and (self.dialog is None or self.dialog.remote_tag != response.to.tag):
             if self.dialog is None:
                 self.dialog = Dialog.as_uac(self._request, response, self.peer)
             else:
                 self.dialog.update_from_response(response)
+
+    def _take_dialog_and_sdp(self, response: Response) -> bool:
+        """Learn the (early) dialog and any SDP answer; True when the answer carries media."""
+        self._take_dialog(response)
         if response.body and response.content_type == "application/sdp" and self.offer is not None:
             try:
                 answer = SessionDescription.parse(response.body)

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.media.sdp import Codec, SessionDescription
 from appliance.media.webrtc_config import EVENT_PT, PCMU_PT, is_webrtc_sdp
-from appliance.sip.dialog import Dialog
 from appliance.sip.message import Request, Response
 from appliance.sip.transaction import Peer, ServerTransaction
 
@@ -226,11 +225,7 @@ class WebRtcOutboundLeg(_BrowserMedia, OutboundLeg):
         return SessionDescription.parse(await session.offer())
 
     def _take_dialog_and_sdp(self, response: Response) -> bool:
-        if response.to.tag and (self.dialog is None or self.dialog.remote_tag != response.to.tag):
-            if self.dialog is None:
-                self.dialog = Dialog.as_uac(self._request, response, self.peer)
-            else:
-                self.dialog.update_from_response(response)
+        self._take_dialog(response)
         if not response.body or response.content_type != "application/sdp" or self.session is None:
             return False
         if not self._answer_seen:  # the same answer may come in a 183 and again in the 200
