@@ -8,7 +8,6 @@ same states a delete from the phone or the web can leave, and `recover()` knows 
 from __future__ import annotations
 
 import logging
-from dataclasses import fields
 
 from .exceptions import NoSuchMessage
 from .storage import Message, VoicemailStore
@@ -16,7 +15,6 @@ from .storage import Message, VoicemailStore
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
-_FIELDS = tuple(f.name for f in fields(Message))
 
 
 def expired(store: VoicemailStore, now: float) -> list[Message]:
@@ -26,24 +24,23 @@ def expired(store: VoicemailStore, now: float) -> list[Message]:
     A read message counts from the later of received and first read, so reading an old message does not
     make it vanish within the hour. Messages "from the future" (the clock went back) never expire.
     """
-    db = store.db
-    boxes = db.conn.execute(
+    boxes = store.db.conn.execute(
         "SELECT number, delete_read_after_days, delete_all_after_days FROM mailboxes"
         " WHERE delete_read_after_days > 0 OR delete_all_after_days > 0 ORDER BY number").fetchall()
     found: list[Message] = []
     for number, read_days, all_days in boxes:
-        conditions, params = [], []
-        if all_days > 0:
-            conditions.append("received_at < ?")
-            params.append(now - all_days * DAY)
-        if read_days > 0:
-            conditions.append("(folder = 'old' AND max(received_at, coalesce(read_at, received_at)) < ?)")
-            params.append(now - read_days * DAY)
-        rows = db.conn.execute(
-            f"SELECT {', '.join(_FIELDS)} FROM voicemail_messages WHERE mailbox = ? AND ({' OR '.join(conditions)})"
-            " ORDER BY received_at, id", [number, *params])
-        found += [Message(**dict(zip(_FIELDS, row))) for row in rows]
+        every_before = now - all_days * DAY if all_days > 0 else None
+        read_before = now - read_days * DAY if read_days > 0 else None
+        found += sorted((m for m in store.messages(number) if _past(m, every_before, read_before)),
+                        key=lambda m: (m.received_at, m.id))
     return found
+
+
+def _past(message: Message, every_before: float | None, read_before: float | None) -> bool:
+    if every_before is not None and message.received_at < every_before:
+        return True
+    read_at = max(message.received_at, message.read_at or message.received_at)
+    return read_before is not None and message.folder == "old" and read_at < read_before
 
 
 def expire(store: VoicemailStore, now: float) -> list[Message]:
