@@ -6,44 +6,22 @@ known addresses; the digits heard by the phone are recognised from the prompt au
 
 from __future__ import annotations
 
-import os
-import secrets
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from tests.integration.conftest import Pbx
+from tests.integration.netns import ip, veth_namespace
 
 pytestmark = pytest.mark.integration
 
 WAN, LAN = "10.77.3.21/24", "192.168.55.1/24"
 
 
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=20)
-
-
 @pytest.fixture
 def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    name = f"pbxann{secrets.token_hex(3)}"
-    if ip("netns", "add", name, check=False).returncode != 0:
-        pytest.skip("cannot create network namespaces here")
-    try:
-        run = lambda *a: ip("netns", "exec", name, "ip", *a)  # noqa: E731
-        run("link", "set", "lo", "up")
-        for dev, peer, address in (("wan0", "wanpeer", WAN), ("lan0", "lanpeer", LAN)):
-            run("link", "add", dev, "type", "veth", "peer", "name", peer)
-            run("addr", "add", address, "dev", dev)
-            run("link", "set", dev, "up")
-            run("link", "set", peer, "up")
+    with veth_namespace("pbxann", {"wan0": WAN, "lan0": LAN}) as name:
         yield name
-    finally:
-        for pid in ip("netns", "pids", name, check=False).stdout.split():
-            subprocess.run(["kill", "-9", pid], check=False)
-        ip("netns", "del", name, check=False)
 
 
 @pytest.fixture

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from ipaddress import IPv4Interface
 
 import pytest
 
+from tests.integration.netns import ip, veth_namespace
 from tests.integration.pbx import ROOT
 
 pytestmark = pytest.mark.integration
 
 
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=20)
-
-
 @pytest.fixture
-def netns():
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    name = f"pbxnet{secrets.token_hex(3)}"
-    if ip("netns", "add", name, check=False).returncode != 0:
-        pytest.skip("cannot create network namespaces here")
-    try:
-        ip("netns", "exec", name, "ip", "link", "add", "wan0", "type", "veth", "peer", "name", "wanpeer")
-        ip("netns", "exec", name, "ip", "link", "set", "wanpeer", "up")
+def netns() -> Iterator[str]:
+    with veth_namespace("pbxnet", {"wan0": None}) as name:
         yield name
-    finally:
-        ip("netns", "del", name, check=False)
 
 
 def test_network_apply_configures_the_saved_static_wan_address(tmp_path, netns):

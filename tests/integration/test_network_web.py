@@ -9,11 +9,8 @@ The commands go through the control socket, and one test drives the Flask app at
 from __future__ import annotations
 
 import json
-import os
 import re
-import secrets
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +21,7 @@ import pytest
 from appliance.network import InterfaceConfig, NetworkSettings, default_settings
 from appliance.store import SettingsStore, open_database
 from tests.integration.conftest import Pbx
+from tests.integration.netns import ip, veth_namespace
 
 pytestmark = pytest.mark.integration
 
@@ -31,27 +29,10 @@ GRACE = 3  # network.confirm_seconds for these tests
 OLD_WAN, NEW_WAN = "10.78.0.2/24", "10.78.0.9/24"
 
 
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=20)
-
-
 @pytest.fixture
 def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    name = f"pbxweb{secrets.token_hex(3)}"
-    if ip("netns", "add", name, check=False).returncode != 0:
-        pytest.skip("cannot create network namespaces here")
-    try:
-        ip("-n", name, "link", "set", "lo", "up")
-        for dev, peer in (("wan0", "wanpeer"), ("lan0", "lanpeer")):
-            ip("-n", name, "link", "add", dev, "type", "veth", "peer", "name", peer)
-            ip("-n", name, "link", "set", peer, "up")
+    with veth_namespace("pbxweb", {"wan0": None, "lan0": None}) as name:
         yield name
-    finally:
-        for pid in ip("netns", "pids", name, check=False).stdout.split():
-            subprocess.run(["kill", "-9", pid], check=False)
-        ip("netns", "del", name, check=False)
 
 
 def addresses(netns: str, dev: str) -> list[str]:
