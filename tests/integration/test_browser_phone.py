@@ -22,9 +22,12 @@ import pytest
 from tests import audio
 from tests.integration.pbx import free_port
 from tests.integration.test_webui_browser import (
+    CAPTURE_NOTIFICATIONS,
     CHROMIUM,
+    CHROMIUM_ARGS,
     WebServer,
     enable_portal_user,
+    launched_chromium,
     log_in,
     new_page,
     shot,
@@ -45,8 +48,7 @@ pytestmark = pytest.mark.integration
 def chromium_args(microphone: Path) -> list[str]:
     """Headless Chromium as in the web UI tests, plus a fake microphone playing `microphone` and loopback ICE."""
     return [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync",
+        *CHROMIUM_ARGS,
         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-audio-capture={microphone}",
         "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
@@ -78,25 +80,13 @@ def chromium(tmp_path: Path) -> Iterator[Any]:
         pytest.skip("JsSIP is not built (make webassets)")
     microphone = tmp_path / "microphone.wav"
     audio.write_wav(microphone, audio.tone(BROWSER_TONE, 5.0, rate=48000, amplitude=0.3), 48000)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=chromium_args(microphone))
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium(chromium_args(microphone)) as browser:
+        yield browser
 
 
 def open_phone(chromium: Any, web: WebServer) -> Any:
     page = new_page(chromium, permissions=["notifications", "microphone"])
-    page.add_init_script("""
-        window.__notes = [];
-        window.Notification = class {
-            constructor(title, options) { window.__notes.push({title, body: (options || {}).body}); }
-            close() {}
-            static get permission() { return "granted"; }
-            static requestPermission() { return Promise.resolve("granted"); }
-        };
-    """)
+    page.add_init_script(CAPTURE_NOTIFICATIONS)
     console: list[str] = []
     page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     page.on("pageerror", lambda error: console.append(f"page error: {error}"))

@@ -19,12 +19,19 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from appliance.store import CallRecord, CdrStore, ExtensionStore, SettingsStore, open_database
+from appliance.store import (
+    CallRecord,
+    CdrStore,
+    ExtensionStore,
+    SettingsStore,
+    open_database,
+)
 from tests import audio
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -134,14 +141,33 @@ def web(pbx) -> Iterator[WebServer]:
         server.stop()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
+@contextmanager
+def launched_chromium(args: list[str] = CHROMIUM_ARGS) -> Iterator[Any]:
+    """Debian's Chromium launched through Playwright with `args`, closed on the way out."""
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
         try:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with launched_chromium() as chromium:
+        yield chromium
+
+
+#: Records what a page asks the Notification API to show in window.__notes (headless Chromium draws nothing).
+CAPTURE_NOTIFICATIONS = """
+    window.__notes = [];
+    window.Notification = class {
+        constructor(title, options) { window.__notes.push({title, body: (options || {}).body}); }
+        close() {}
+        static get permission() { return "granted"; }
+        static requestPermission() { return Promise.resolve("granted"); }
+    };
+"""
 
 
 def new_page(browser: Any, **options: Any) -> Any:
@@ -500,16 +526,7 @@ def test_an_incoming_call_shows_a_desktop_notification(pbx, web, browser, phone_
     pbx.register(alice, "2001")
     pbx.register(bob, "2002")
     page = new_page(browser, permissions=["notifications"])
-    # Record what the page asks the Notification API to show (headless Chromium draws nothing).
-    page.add_init_script("""
-        window.__notes = [];
-        window.Notification = class {
-            constructor(title, options) { window.__notes.push({title, body: (options || {}).body}); }
-            close() {}
-            static get permission() { return "granted"; }
-            static requestPermission() { return Promise.resolve("granted"); }
-        };
-    """)
+    page.add_init_script(CAPTURE_NOTIFICATIONS)
     log_in(page, web, "2001", "alice-web-pw")
     page.goto(web.url + "/extensions")
     call = bob.call(pbx.uri("2001"))
