@@ -18,6 +18,18 @@ from tests.sip_client import SipClient
 pytestmark = pytest.mark.integration
 
 
+def start_message(pbx, caller, number: str, tone: int):
+    """The caller dials `number` (straight to voicemail), skips the greeting with #, waits for the beep
+    and starts playing `tone`; the call is left running (test_voicemail.leave_message also hangs up)."""
+    call = caller.call(pbx.uri(number))
+    call.wait_confirmed(10)
+    time.sleep(0.5)
+    call.send_dtmf("#")
+    time.sleep(1.2)  # the beep
+    call.play_tone(tone)
+    return call
+
+
 def test_responses_carry_rport_and_received_and_go_where_the_request_came_from(pbx):
     with SipClient(pbx.sip_port) as client:
         # The Via names a port nobody listens on: the answer must still come back to our socket (rport).
@@ -113,12 +125,7 @@ def test_a_message_longer_than_the_mailbox_allows_is_cut_at_the_limit(vm_pbx, ph
         db.conn.close()
     alice = phone_factory("alice")
     vm_pbx.register(alice, "2001")
-    call = alice.call(vm_pbx.uri("*42003"))
-    call.wait_confirmed(10)
-    time.sleep(0.5)
-    call.send_dtmf("#")
-    time.sleep(1.2)
-    call.play_tone(700)
+    call = start_message(vm_pbx, alice, "*42003", 700)
     call.wait_disconnected(10)  # the box ends the call at the limit; the caller never hangs up
     [message] = wait_messages(vm_pbx, "2003", 1)
     assert 2.5 <= message["duration"] <= 3.3
@@ -132,12 +139,7 @@ def test_a_recording_cut_by_sigkill_is_salvaged_and_indexed_at_restart(vm_pbx, p
 
     alice = phone_factory("alice")
     vm_pbx.register(alice, "2001")
-    call = alice.call(vm_pbx.uri("*42002"))
-    call.wait_confirmed(10)
-    time.sleep(0.5)
-    call.send_dtmf("#")
-    time.sleep(1.2)
-    call.play_tone(700)
+    start_message(vm_pbx, alice, "*42002", 700)
     time.sleep(3.5)
     vm_pbx.stop(signal.SIGKILL)
     vm_pbx.start()
