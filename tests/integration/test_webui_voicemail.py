@@ -21,13 +21,14 @@ from appliance.store import ExtensionStore
 from appliance.voicemail.outbox import OutboxQueue, QueuedItem
 from appliance.voicemail.storage import VoicemailStore
 from tests import audio
-from tests.integration.test_webui_browser import (
+from tests.integration.test_webui_browser import (  # noqa: F401 - `web` is a fixture used by name
     CHROMIUM,
     CHROMIUM_ARGS,
-    WebServer,
     enable_portal_user,
+    launched_chromium,
     log_in,
     new_page,
+    web,
     with_db,
 )
 from tests.integration.test_webui_browser import shot as full_page_shot
@@ -45,22 +46,9 @@ VOICEMAIL_ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required",
 
 
 @pytest.fixture
-def web(pbx: Any) -> Iterator[WebServer]:
-    server = WebServer(pbx.data, pbx.admin_password).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=VOICEMAIL_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium(VOICEMAIL_ARGS) as chromium:
+        yield chromium
 
 
 def shot(page: Any, name: str) -> None:
